@@ -1,0 +1,260 @@
+"""Audio in: the microphone (a sounddevice input stream whose callback only queues) or WAV files fed at
+real-time pace (or faster, for tests). Both yield 512-sample (32 ms) blocks of 16 kHz mono float32 stamped
+with the session-clock time of their first sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from voiceos.audio import AudioChunk, resample
+from voiceos.clock import SessionClock
+from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE
+from voiceos.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+
+class AudioSource(Protocol):
+    overflows: int
+
+    def start(self) -> None: ...
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        """The next block, None on timeout; raises DeviceError if the device is gone."""
+        ...
+
+    def finished(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def find_device(spec: str | int | None, kind: str) -> int | None:
+    """A PortAudio device index from an index or (part of) a name; None for the default."""
+    import sounddevice as sd
+
+    if spec is None or spec == "":
+        return None
+    try:
+        devices = sd.query_devices()
+    except Exception as exc:
+        raise DeviceError(f"PortAudio cannot list devices: {exc}") from exc
+    channel_key = "max_input_channels" if kind == "input" else "max_output_channels"
+    if isinstance(spec, int) or str(spec).isdigit():
+        index = int(spec)
+        if not 0 <= index < len(devices) or devices[index][channel_key] < 1:
+            raise DeviceError(f"no {kind} device with index {index}; see `voiceos devices`")
+        return index
+    matches = [i for i, d in enumerate(devices) if str(spec).lower() in d["name"].lower() and d[channel_key] > 0]
+    if not matches:
+        raise DeviceError(f"no {kind} device named {spec!r}; see `voiceos devices`")
+    return matches[0]
+
+
+def check_default_device(kind: str) -> None:
+    """Raise a DeviceError that points at the offline demo when there is no default device."""
+    import sounddevice as sd
+
+    try:
+        sd.query_devices(kind=kind)
+    except Exception as exc:
+        hint = "use `voiceos demo --input FILE.wav` to talk from WAV files" if kind == "input" else (
+            "use `voiceos demo --out DIR` to write replies as WAV files")
+        raise DeviceError(f"no audio {kind} device found ({exc}); {hint}") from exc
+
+
+class MicrophoneSource:
+    """The live microphone. The PortAudio callback copies each block into a queue and nothing more."""
+
+    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = FRAME_SAMPLES) -> None:
+        self.clock = clock
+        self.device = find_device(device, "input")
+        if self.device is None:
+            check_default_device("input")
+        self.block = block
+        self.overflows = 0
+        self._queue: queue.Queue[tuple[np.ndarray, float, float]] = queue.Queue()
+        self._stream: Any = None
+        self._rate = SAMPLE_RATE
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pending_t = 0.0
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
+        if getattr(status, "input_overflow", False):
+            self.overflows += 1
+        lag = 0.0
+        try:
+            lag = float(time_info.currentTime - time_info.inputBufferAdcTime)  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter(), lag))
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        for rate in (SAMPLE_RATE, None):
+            try:
+                if rate is None:
+                    info = sd.query_devices(self.device, "input")
+                    rate = int(info["default_samplerate"])
+                self._rate = rate
+                blocksize = int(self.block * rate / SAMPLE_RATE)
+                stream = sd.InputStream(
+                    samplerate=rate, channels=1, dtype="float32", blocksize=blocksize,
+                    device=self.device, callback=self._callback, latency="low",
+                )
+                stream.start()
+                self._stream = stream
+                log.info("microphone open at %d Hz (device %s)", rate, self.device)
+                return
+            except Exception as exc:
+                last = exc
+                self._stream = None
+        raise DeviceError(
+            f"cannot open the input device ({last}); see `voiceos devices`, or use `voiceos demo --input FILE.wav`"
+        )
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        try:
+            samples, perf_t, lag = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            if self._stream is not None and not self._stream.active:
+                raise DeviceError("the input device stopped delivering audio (unplugged?)") from None
+            return None
+        duration = len(samples) / self._rate
+        if not 0.0 <= lag < 1.0:
+            lag = duration
+        start = self.clock.at(perf_t) - lag
+        if self._rate != SAMPLE_RATE:
+            samples = resample(samples, self._rate, SAMPLE_RATE)
+        return AudioChunk(samples.astype(np.float32, copy=False), SAMPLE_RATE, start)
+
+    def finished(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception as exc:  # the device may already be gone
+                log.debug("closing input stream: %s", exc)
+            self._stream = None
+
+
+@dataclass
+class WavTurn:
+    """One user turn read from a WAV file (already 16 kHz mono)."""
+
+    name: str
+    samples: np.ndarray
+
+
+class WavSource:
+    """Feeds WAV turns block by block, as a microphone would, then silence.
+
+    Turn k+1 starts only after `turn_done()` is called for turn k (Samantha has answered), after
+    `gap_s` of silence. `realtime=False` feeds as fast as the pipeline reads (for tests).
+    """
+
+    def __init__(
+        self, clock: SessionClock, turns: Sequence[WavTurn], *, realtime: bool = True,
+        gap_s: float = 0.6, tail_s: float = 2.5, max_wait_s: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.turns = list(turns)
+        self.realtime = realtime
+        self.gap_s = gap_s
+        self.tail_s = tail_s
+        self.max_wait_s = max_wait_s
+        self.overflows = 0
+        self._queue: queue.Queue[AudioChunk] = queue.Queue(maxsize=0 if realtime else 64)
+        self._turn_done = threading.Event()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wav-source", daemon=True)
+        self.turn_started_at: list[float] = []  # session time each turn's first sample was fed
+        self.turn_ended_at: list[float] = []
+
+    def turn_done(self) -> None:
+        self._turn_done.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _emit(self, block: np.ndarray, t: float) -> None:
+        chunk = AudioChunk(block, SAMPLE_RATE, t)
+        while not self._stop.is_set():
+            try:
+                self._queue.put(chunk, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        origin = self.clock.now()
+        fed = 0  # samples fed so far: the audio clock
+        silence = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+
+        def feed(block: np.ndarray) -> None:
+            nonlocal fed
+            t = origin + fed / SAMPLE_RATE  # the audio clock; in fast mode it runs ahead of the session clock
+            if self.realtime:
+                delay = t + len(block) / SAMPLE_RATE - self.clock.now()
+                if delay > 0:
+                    time.sleep(delay)
+            self._emit(block, t)
+            fed += len(block)
+
+        try:
+            for k, turn in enumerate(self.turns):
+                for _ in range(int(self.gap_s * SAMPLE_RATE / FRAME_SAMPLES)):
+                    feed(silence)
+                self._turn_done.clear()
+                self.turn_started_at.append(origin + fed / SAMPLE_RATE)
+                samples = turn.samples
+                pad = (-len(samples)) % FRAME_SAMPLES
+                samples = np.concatenate([samples, np.zeros(pad, dtype=np.float32)])
+                for i in range(0, len(samples), FRAME_SAMPLES):
+                    if self._stop.is_set():
+                        return
+                    feed(samples[i : i + FRAME_SAMPLES])
+                self.turn_ended_at.append(origin + fed / SAMPLE_RATE)
+                waited = 0.0
+                tail_blocks = int(self.tail_s * SAMPLE_RATE / FRAME_SAMPLES)
+                n = 0
+                while not self._turn_done.is_set() and not self._stop.is_set():
+                    if self.realtime or n < tail_blocks:
+                        feed(silence)
+                        n += 1
+                        waited = n * FRAME_SAMPLES / SAMPLE_RATE
+                    else:
+                        self._turn_done.wait(0.05)
+                        waited += 0.05
+                    if waited > self.max_wait_s:
+                        log.warning("turn %d (%s): no reply after %.0f s; going on", k + 1, turn.name, waited)
+                        break
+            for _ in range(int(0.5 * SAMPLE_RATE / FRAME_SAMPLES)):
+                feed(silence)
+        finally:
+            self._done.set()
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def finished(self) -> bool:
+        return self._done.is_set() and self._queue.empty()
+
+    def close(self) -> None:
+        self._stop.set()

@@ -1,0 +1,154 @@
+"""End of turn: where the user's speech starts, pauses, resumes and ends, from VAD frame probabilities.
+
+The detector works on the audio clock (frame times), so it behaves the same whether audio arrives in
+real time or faster. It emits:
+- `start`      speech began (after `min_speech_ms` of speech; `t` is the first speech frame)
+- `partial`    another `partial_every_s` of speech since the last one (transcribe while they talk)
+- `speculate`  a pause reached `speculate_after_ms` (answer early, speculatively)
+- `resume`     speech came back before the turn ended (throw the speculation away)
+- `end`        the pause reached the silence this turn needs; the turn is over
+
+How much silence ends a turn depends on what was said and how this person pauses:
+`turn_sounds_complete()` looks at the transcript so far (sentence punctuation, a trailing conjunction or
+filler), so "…the air is pure." ends sooner than "and so my fellow Americans"; and a speaker who has
+already paused for a second mid-utterance (a speech, a slow thinker) gets `pause_factor` times their
+longest pause so far before the turn is taken from them. A long thinking pause keeps the first half.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from voiceos.config import EndpointConfig, VadConfig
+
+FRAME_S = 0.032
+
+
+class Phase(Enum):
+    IDLE = "idle"
+    SPEECH = "speech"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    kind: str  # start, partial, speculate, resume, end
+    t: float  # audio time (session clock) the event refers to
+    silence_s: float = 0.0
+
+
+_TRAILING_OPEN = {
+    "and", "but", "or", "so", "because", "cause", "if", "when", "while", "that", "which", "who", "the", "a", "an",
+    "to", "of", "in", "on", "at", "for", "with", "about", "my", "your", "our", "their", "his", "her", "is",
+    "are", "was", "were", "um", "uh", "er", "like", "then", "than", "also", "just", "maybe", "i", "we", "you",
+    "it's", "i'm", "what", "how", "not", "very", "really", "from", "by", "as", "into", "think", "mean",
+}
+
+
+def turn_sounds_complete(text: str) -> bool:
+    """True when the words so far sound like a finished turn (a question or a full sentence)."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    words = re.findall(r"[A-Za-z']+", stripped.lower())
+    if not words:
+        return False
+    if words[-1] in _TRAILING_OPEN or stripped.endswith((",", "...", "…", "-", "—", ";", ":")):
+        return False
+    if stripped.endswith(("?", "!")):
+        return True
+    return stripped.endswith(".") and len(words) >= 2
+
+
+class TurnDetector:
+    """Feed one VAD probability per 32 ms frame; get turn events. Single-threaded."""
+
+    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, partial_every_s: float = 0.8,
+                 pause_factor: float = 1.25) -> None:
+        self.vad = vad
+        self.cfg = endpoint
+        self.partial_every_s = partial_every_s
+        self.phase = Phase.IDLE
+        self.speech_start = 0.0
+        self.last_voiced_end = 0.0
+        self._run_start = 0.0
+        self._run = 0  # consecutive speech frames
+        self._last_partial = 0.0
+        self._speculated = False
+        self.pause_factor = pause_factor
+        self.longest_pause_s = 0.0  # longest pause the user resumed from, this utterance
+        self.required_silence_s = endpoint.incomplete_silence_ms / 1000.0
+        self.fixed_silence_s: float | None = None  # naive mode: one fixed silence for every turn
+
+    def hear_transcript(self, text: str) -> None:
+        """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
+        if self.fixed_silence_s is not None:
+            return
+        ms = self.cfg.complete_silence_ms if turn_sounds_complete(text) else self.cfg.incomplete_silence_ms
+        self.required_silence_s = max(ms / 1000.0, self.pause_factor * self.longest_pause_s)
+
+    def _reset_required(self) -> None:
+        if self.fixed_silence_s is not None:
+            self.required_silence_s = self.fixed_silence_s
+        else:
+            self.required_silence_s = max(self.cfg.incomplete_silence_ms / 1000.0,
+                                          self.pause_factor * self.longest_pause_s)
+
+    def push(self, prob: float, t: float) -> list[TurnEvent]:
+        """`t` is the session-clock time of the frame's first sample."""
+        events: list[TurnEvent] = []
+        end = t + FRAME_S
+        speechy = prob >= self.vad.threshold or (self.phase == Phase.SPEECH and prob >= self.vad.neg_threshold)
+        if speechy:
+            if self._run == 0:
+                self._run_start = t
+            self._run += 1
+        else:
+            self._run = 0
+        min_frames = max(1, round(self.vad.min_speech_ms / 1000.0 / FRAME_S))
+        if self.phase == Phase.IDLE:
+            if self._run >= min_frames:
+                self.phase = Phase.SPEECH
+                self.speech_start = self._run_start
+                self.last_voiced_end = end
+                self._last_partial = self._run_start
+                self._speculated = False
+                self.longest_pause_s = 0.0
+                self._reset_required()
+                events.append(TurnEvent("start", self._run_start))
+            return events
+        if self.phase == Phase.SPEECH:
+            if speechy:
+                self.last_voiced_end = end
+                if end - self._last_partial >= self.partial_every_s:
+                    self._last_partial = end
+                    events.append(TurnEvent("partial", end))
+                if end - self.speech_start >= self.cfg.max_turn_s:
+                    events.append(self._end(end))
+            else:
+                self.phase = Phase.PAUSE
+            return events
+        # PAUSE
+        if self._run >= 3:  # ~96 ms of speech: the user goes on
+            self.longest_pause_s = max(self.longest_pause_s, self._run_start - self.last_voiced_end)
+            self.phase = Phase.SPEECH
+            self.last_voiced_end = end
+            self._speculated = False
+            self._reset_required()
+            events.append(TurnEvent("resume", self._run_start))
+            return events
+        silence = end - self.last_voiced_end
+        if not self._speculated and silence >= self.cfg.speculate_after_ms / 1000.0:
+            self._speculated = True
+            events.append(TurnEvent("speculate", end, silence))
+        if silence >= min(self.required_silence_s, self.cfg.max_silence_ms / 1000.0):
+            events.append(self._end(end))
+        return events
+
+    def _end(self, t: float) -> TurnEvent:
+        silence = t - self.last_voiced_end
+        self.phase = Phase.IDLE
+        self._run = 0
+        return TurnEvent("end", t, silence)

@@ -1,0 +1,174 @@
+"""The local LLM: llama-cpp-python on a GGUF file, with prompt-prefix reuse and cancellable streaming.
+
+One `LocalLlm` is owned by one worker thread. `prefill(text)` evaluates a prompt (or the part of it not
+already in the KV cache) in small batches that can be cancelled; `stream(text)` yields reply text as it is
+decoded. llama.cpp keeps the longest matching prefix, so the persona and history stay evaluated across
+turns and a partial transcript read while the user talks is not read again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from voiceos.config import LlmConfig
+from voiceos.errors import ModelError
+from voiceos.offline import enforce_offline
+from voiceos.prompt_format import PromptFormat, format_for
+
+log = logging.getLogger(__name__)
+
+PREFILL_BATCH = 32  # tokens per cancellable prefill step
+
+
+class Cancelled(Exception):
+    """Raised inside the LLM worker when a speculative job is called off."""
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens found already evaluated
+    read_tokens: int = 0  # prompt tokens evaluated now
+    generated_tokens: int = 0
+    first_token_ms: float = 0.0
+    decode_s: float = 0.0
+
+    @property
+    def decode_tps(self) -> float:
+        return (self.generated_tokens - 1) / self.decode_s if self.decode_s > 0 and self.generated_tokens > 1 else 0.0
+
+
+class LocalLlm:
+    def __init__(self, path: Path, config: LlmConfig) -> None:
+        enforce_offline()
+        self.config = config
+        self.path = path
+        try:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(path), n_ctx=config.n_ctx, n_threads=config.threads,
+                n_threads_batch=config.threads, n_batch=PREFILL_BATCH * 4, seed=config.seed, verbose=False,
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load the GGUF model {path}: {exc}") from exc
+        self.metadata: dict[str, str] = dict(self._llm.metadata or {})
+        self.fmt: PromptFormat = format_for(self.metadata)
+        self.n_ctx = self._llm.n_ctx()
+        self._stop_ids = {self._llm.token_eos()}
+        for stop in self.fmt.stops:
+            ids = self._llm.tokenize(stop.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self._stop_ids.add(ids[0])
+        log.info("LLM %s loaded (format %s, n_ctx %d)", path.name, self.fmt.name, self.n_ctx)
+
+    @property
+    def model_name(self) -> str:
+        return self.metadata.get("general.name", self.path.stem)
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        ids = self._llm.input_ids  # the tokens now in the KV cache
+        n = 0
+        for a, b in zip(ids, tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def prefill(self, text: str, cancelled: Callable[[], bool] = lambda: False, keep_last: bool = False) -> int:
+        """Evaluate `text`'s tokens not yet in the KV cache; return how many were read now."""
+        tokens = self.tokenize(text)
+        return self._prefill_tokens(tokens, cancelled, keep_last)
+
+    def _prefill_tokens(self, tokens: list[int], cancelled: Callable[[], bool], keep_last: bool) -> int:
+        if len(tokens) >= self.n_ctx:
+            raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
+        same = self._cached_prefix(tokens)
+        end = len(tokens) - 1 if keep_last else len(tokens)
+        if same > end:
+            same = end
+        self._llm.n_tokens = same  # forget whatever followed the common prefix
+        read = 0
+        while self._llm.n_tokens < end:
+            if cancelled():
+                raise Cancelled()
+            start = self._llm.n_tokens
+            batch = tokens[start : min(end, start + PREFILL_BATCH)]
+            self._llm.eval(batch)
+            read += len(batch)
+        return read
+
+    def stream(
+        self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
+        temperature: float | None = None, max_tokens: int | None = None, stats: GenerationStats | None = None,
+    ) -> Iterator[str]:
+        """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`."""
+        cfg = self.config
+        stats = stats if stats is not None else GenerationStats()
+        started = time.perf_counter()
+        tokens = self.tokenize(text)
+        limit = max_tokens or cfg.max_reply_tokens
+        if len(tokens) + limit >= self.n_ctx:
+            raise ModelError(f"prompt of {len(tokens)} tokens + reply does not fit the context of {self.n_ctx}")
+        stats.prompt_tokens = len(tokens)
+        stats.reused_tokens = min(self._cached_prefix(tokens), len(tokens) - 1)
+        stats.read_tokens = self._prefill_tokens(tokens, cancelled, keep_last=True)
+        self._llm.set_seed(seed if seed is not None else cfg.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        first_at = 0.0
+        for token in self._llm.generate(
+            tokens, top_k=cfg.top_k, top_p=cfg.top_p, temp=cfg.temperature if temperature is None else temperature,
+            repeat_penalty=cfg.repeat_penalty, reset=True,
+        ):
+            if stats.generated_tokens == 0:
+                first_at = time.perf_counter()
+                stats.first_token_ms = (first_at - started) * 1000.0
+            stats.generated_tokens += 1
+            if token in self._stop_ids:
+                break
+            pending += decoder.decode(self._llm.detokenize([token], special=False))
+            cut = _stop_position(pending, self.fmt.stops)
+            if cut is not None:
+                if pending[:cut]:
+                    yield pending[:cut]
+                break
+            safe = _safe_prefix_len(pending, self.fmt.stops)
+            if safe:
+                yield pending[:safe]
+                pending = pending[safe:]
+            if stats.generated_tokens >= limit or cancelled():
+                break
+        else:
+            pending += decoder.decode(b"", final=True)
+        if pending and _stop_position(pending, self.fmt.stops) is None:
+            yield pending
+        stats.decode_s = time.perf_counter() - first_at if first_at else 0.0
+
+    def reset(self) -> None:
+        self._llm.reset()
+
+
+def _stop_position(text: str, stops: tuple[str, ...]) -> int | None:
+    found = [text.find(s) for s in stops if s in text]
+    return min(found) if found else None
+
+
+def _safe_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """How much of `text` cannot be the start of a stop string (and so can be emitted)."""
+    for k in range(min(len(text), max(len(s) for s in stops)), 0, -1):
+        tail = text[-k:]
+        if any(s.startswith(tail) for s in stops):
+            return len(text) - k
+    return len(text)

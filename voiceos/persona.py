@@ -1,0 +1,47 @@
+"""Samantha's persona: the system text, few-shot examples and the guard's banned phrases (a TOML file)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from voiceos.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    system: str
+    examples: tuple[tuple[str, str], ...]  # (user, reply) pairs shown as earlier turns
+    banned: tuple[str, ...]  # lower-case phrases that break character
+
+    def breaks_character(self, text: str) -> str:
+        """The banned phrase found in `text` ("" when it is in character)."""
+        low = text.lower().replace("’", "'")
+        return next((phrase for phrase in self.banned if phrase in low), "")
+
+
+def load_persona(path: Path | None = None) -> Persona:
+    try:
+        if path is None:
+            raw = resources.files("voiceos").joinpath("persona/samantha.toml").read_text()
+        else:
+            raw = Path(path).read_text()
+        data = tomllib.loads(raw)
+        return Persona(
+            name=data.get("name", "Samantha"),
+            system=" ".join(data["system"].split()),
+            examples=tuple((e["user"], e["samantha"]) for e in data.get("example", [])),
+            banned=tuple(p.lower() for p in data.get("guard", {}).get("banned", [])),
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(f"persona file {path} not found") from exc
+    except (KeyError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"persona file {path} is not a valid persona TOML ({exc})") from exc

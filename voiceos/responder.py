@@ -1,0 +1,265 @@
+"""The thinking worker: transcription and the LLM, one job at a time on one thread (they share the cores).
+
+Jobs:
+- `PartialJob`: while the user talks, transcribe what was heard so far, keep the words two passes agree on
+  (the stable prefix) and evaluate that much of the prompt in llama.cpp (read while they talk);
+- `ReplyJob`: transcribe the turn (with word timestamps), then stream the reply: tokens → clauses → the
+  guard → the voice worker. Speculative jobs start at the first pause and are cancelled if the user
+  goes on; nothing of theirs is spoken unless the turn is committed.
+- `WarmJob`: after a reply, evaluate persona + history so the next turn starts from a warm cache.
+Results go back to the conversation through `events` (a queue), never by calling into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voiceos.clock import SessionClock
+from voiceos.ledger import WorkLog
+from voiceos.llm import Cancelled, GenerationStats, LocalLlm
+from voiceos.memory import Conversation
+from voiceos.splitter import ClauseSplitter
+from voiceos.stt import Transcriber, Transcript, Word, normalise
+from voiceos.voice import VoiceWorker
+
+log = logging.getLogger(__name__)
+
+_DETAIL = re.compile(r"\b(explain|tell me (more|about)|in detail|describe|story|how does|why does|walk me)\b", re.I)
+
+
+def align_words(text: str, words: list[Word]) -> list[Word]:
+    """Words with timestamps from a second pass, kept only as far as they agree with the first."""
+    wanted = normalise(text).split()
+    out = []
+    for w, expected in zip(words, wanted):
+        if normalise(w.word) != expected:
+            break
+        out.append(w)
+    return out if len(out) >= len(wanted) - 1 else words
+
+
+@dataclass
+class Job:
+    utt_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+
+@dataclass
+class PartialJob(Job):
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+@dataclass
+class WarmJob(Job):
+    pass
+
+
+@dataclass
+class ReplyJob(Job):
+    reply_id: int = 0
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    audio_start: float = 0.0  # session time of audio[0]
+    speculative: bool = True
+    naive: bool = False  # the plain cascade: full-window STT, whole reply before any speech
+    submitted_t: float = 0.0
+    # filled by the worker (session-clock times)
+    transcript: Transcript | None = None
+    started_t: float | None = None
+    stt_done_t: float | None = None
+    first_token_t: float | None = None
+    first_clause_t: float | None = None
+    llm_started_t: float | None = None
+    done_t: float | None = None
+    reply_text: str = ""
+    guard_hits: list[str] = field(default_factory=list)
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    error: str = ""
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class Responder:
+    def __init__(self, transcriber: Transcriber, llm: LocalLlm, conversation: Conversation,
+                 voice: VoiceWorker, clock: SessionClock, work: WorkLog) -> None:
+        self.stt = transcriber
+        self.llm = llm
+        self.conversation = conversation
+        self.conversation_lock = threading.Lock()
+        self.voice = voice
+        self.clock = clock
+        self.work = work
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._busy = threading.Event()
+        self._current: Job | None = None
+        self._last_partial_words: dict[int, list[str]] = {}
+        self._thread = threading.Thread(target=self._run, name="responder", daemon=True)
+
+    def start(self) -> Responder:
+        self._thread.start()
+        return self
+
+    def idle(self) -> bool:
+        return not self._busy.is_set() and self._jobs.empty()
+
+    def submit(self, job: Job) -> None:
+        current = self._current
+        if isinstance(current, WarmJob):  # warming gives way to real work (its reads stay in the cache)
+            current.cancel.set()
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.cancel.set()
+        self._jobs.put(None)
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if job.cancelled():
+                if isinstance(job, ReplyJob):
+                    job.finished.set()
+                continue
+            self._busy.set()
+            self._current = job
+            started = self.clock.now()
+            try:
+                if isinstance(job, PartialJob):
+                    self._partial(job)
+                elif isinstance(job, ReplyJob):
+                    self._reply(job)
+                elif isinstance(job, WarmJob):
+                    self._warm(job)
+            except Cancelled:
+                log.debug("job for utterance %d cancelled", job.utt_id)
+            except Exception as exc:  # keep the worker alive; the conversation logs the error
+                log.exception("responder job failed")
+                if isinstance(job, ReplyJob):
+                    job.error = f"{type(exc).__name__}: {exc}"
+                self.events.put(("error", (job, exc)))
+            finally:
+                kind = type(job).__name__.replace("Job", "").lower()
+                if not isinstance(job, WarmJob):
+                    self.work.add(started, self.clock.now(), kind)
+                self._current = None
+                self._busy.clear()
+                if isinstance(job, ReplyJob):
+                    job.done_t = self.clock.now()
+                    job.finished.set()
+                    self.events.put(("reply_done", job))
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    def _partial(self, job: PartialJob) -> None:
+        transcript = self.stt.transcribe(job.audio, word_timestamps=False)
+        words = transcript.text.split()
+        previous = self._last_partial_words.get(job.utt_id, [])
+        self._last_partial_words = {job.utt_id: words}
+        stable = []
+        for a, b in zip(previous, words):
+            if a != b:
+                break
+            stable.append(a)
+        if job.cancelled() or not stable:
+            return
+        with self.conversation_lock:
+            prompt = self.conversation.prompt(" ".join(stable), final=False)
+        read = self.llm.prefill(prompt, job.cancelled)
+        log.debug("partial %d: stable %r, read %d tokens", job.utt_id, " ".join(stable), read)
+
+    def _warm(self, job: WarmJob) -> None:
+        with self.conversation_lock:
+            prefix = self.conversation.prefix()
+        self.llm.prefill(prefix, job.cancelled)
+
+    def _reply(self, job: ReplyJob) -> None:
+        job.started_t = self.clock.now()
+        # Words are not needed to answer; their timestamps cost as much again, so they are found after
+        # the reply is written (below), while Samantha is already speaking.
+        transcript = self.stt.transcribe(job.audio, word_timestamps=job.naive, full_window=job.naive)
+        job.transcript = transcript
+        job.stt_done_t = self.clock.now()
+        self.events.put(("transcript", job))
+        if transcript.is_empty or job.cancelled():
+            return
+        with self.conversation_lock:
+            prompt = self.conversation.prompt(transcript.text, final=True)
+        max_sentences = 6 if _DETAIL.search(transcript.text) else 2
+        job.llm_started_t = self.clock.now()
+        for attempt in range(3):
+            ok = self._speak_reply(job, prompt, max_sentences, attempt)
+            if ok or job.cancelled():
+                break
+        self.voice.end(job.reply_id)
+        if not transcript.words and not job.cancelled():
+            timed = self.stt.transcribe(job.audio, word_timestamps=True, full_window=job.naive)
+            transcript.words = align_words(transcript.text, timed.words)
+
+    def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int) -> bool:
+        """Stream one attempt; False when its first clause broke character (then nothing was spoken)."""
+        persona = self.conversation.persona
+        splitter = ClauseSplitter()
+        spoken: list[str] = []
+        sentences = 0
+        stats = GenerationStats()
+        job.stats = stats
+        pieces = self.llm.stream(
+            prompt, job.cancelled, seed=self.llm.config.seed + attempt,
+            temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
+        )
+        whole: list[str] = []  # naive mode: speak only when the whole reply is written
+
+        def emit(clause: str) -> bool:
+            nonlocal sentences
+            hit = persona.breaks_character(clause)
+            if hit:
+                job.guard_hits.append(hit)
+                return False
+            if job.first_clause_t is None:
+                job.first_clause_t = self.clock.now()
+            spoken.append(clause)
+            if job.naive:
+                whole.append(clause)
+            else:
+                self.voice.say(job.reply_id, clause)
+            sentences += len(re.findall(r"[.!?]+(\s|$)", clause + " "))
+            return True
+
+        stopped_early = False
+        for piece in pieces:
+            if job.first_token_t is None:
+                job.first_token_t = self.clock.now()
+            for clause in splitter.feed(piece):
+                if not emit(clause):
+                    if not spoken:
+                        log.info("reply broke character (%s); regenerating", job.guard_hits[-1])
+                        return False
+                    stopped_early = True
+                    break
+                if sentences >= max_sentences:
+                    stopped_early = True
+                    break
+            if stopped_early:
+                break
+        if not stopped_early:
+            for clause in splitter.flush():
+                if not emit(clause) and not spoken:
+                    return False
+        if not spoken and attempt < 2 and not job.cancelled():
+            return False
+        for clause in whole:
+            self.voice.say(job.reply_id, clause)
+        job.reply_text = " ".join(spoken)
+        return True

@@ -1,0 +1,94 @@
+"""Text to speech: pyttsx3 driving espeak-ng, one engine owned by one worker thread.
+
+`save_to_file` is used (never `say`, whose Linux path runs a shell command). The espeak driver prints
+"Audio saved to …" on stdout after every file; `_QuietThreadStdout` swallows writes from the owning thread
+only, so the CLI's own output on stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from voiceos.audio import AudioChunk, resample
+from voiceos.config import SAMPLE_RATE, TtsConfig
+from voiceos.errors import VoiceosError
+
+log = logging.getLogger(__name__)
+
+
+class _QuietThreadStdout:
+    """A stdout wrapper that drops pyttsx3's "Audio saved to …" lines (printed from espeak's callback)."""
+
+    def __init__(self, wrapped: TextIO) -> None:
+        self._wrapped = wrapped
+        self._eat_newline = False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Audio saved to "):
+            self._eat_newline = not text.endswith("\n")
+            return len(text)
+        if self._eat_newline and text == "\n":
+            self._eat_newline = False
+            return len(text)
+        return self._wrapped.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class SpeechSynthesizer:
+    """Synthesises one clause at a time. Create and call it from the same thread."""
+
+    def __init__(self, config: TtsConfig) -> None:
+        try:
+            import pyttsx3
+
+            self._engine = pyttsx3.init("espeak")
+        except Exception as exc:  # missing libespeak-ng, broken driver
+            raise VoiceosError(
+                f"cannot start espeak-ng through pyttsx3 ({exc}); install espeak-ng and libespeak-ng1"
+            ) from exc
+        self._engine.setProperty("rate", config.rate_wpm)
+        self._engine.setProperty("volume", config.volume)
+        if config.voice:
+            self._engine.setProperty("voice", config.voice)
+        self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
+        self._path = Path(self._dir.name) / "clause.wav"  # our own name: no generated text in paths
+        if not isinstance(sys.stdout, _QuietThreadStdout):
+            sys.stdout = _QuietThreadStdout(sys.stdout)
+        self.last_ms = 0.0
+
+    def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
+        """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
+        started = time.perf_counter()
+        self._engine.save_to_file(text, str(self._path))
+        self._engine.runAndWait()
+        with wave.open(str(self._path), "rb") as wav:
+            rate = wav.getframerate()
+            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        samples = resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE)
+        samples = trim_silence(samples)
+        self.last_ms = (time.perf_counter() - started) * 1000.0
+        return AudioChunk(samples, SAMPLE_RATE, start)
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+def trim_silence(
+    samples: np.ndarray, floor: float = 0.004, lead_s: float = 0.01, tail_s: float = 0.15
+) -> np.ndarray:
+    """Cut leading silence (speech starts at once) and cap the trailing pause between clauses."""
+    loud = np.flatnonzero(np.abs(samples) > floor)
+    if loud.size == 0:
+        return samples[:0]
+    start = max(0, int(loud[0] - lead_s * SAMPLE_RATE))
+    return samples[start : int(loud[-1] + tail_s * SAMPLE_RATE)]

@@ -1,0 +1,434 @@
+"""The voice loop: audio in → VAD → turn taking → responder (STT, LLM) → voice (TTS) → audio out.
+
+`VoiceLoop.run()` is the conversation's one responsive thread. It reads 32 ms blocks, gates its own
+echo, runs the VAD and the turn detector, hands work to the responder (a worker thread) and voice (another
+worker), commits or discards speculative replies, stops Samantha when she is talked over, and writes one
+`turn` record per answered utterance. It never runs a model itself except the tiny VAD.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from voiceos.audio import write_wav
+from voiceos.audio_in import AudioSource
+from voiceos.audio_out import ReplyProgress
+from voiceos.clock import SessionClock
+from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE, Config
+from voiceos.cpu_meter import CpuMeter
+from voiceos.echo_gate import EchoGate
+from voiceos.endpoint import Phase, TurnDetector
+from voiceos.errors import DeviceError
+from voiceos.ledger import Rates, TimedWord, WorkLog, build_ledger
+from voiceos.responder import PartialJob, ReplyJob, Responder, WarmJob
+from voiceos.session_log import SessionLog
+from voiceos.stt import Transcript
+from voiceos.vad import StreamingVad
+from voiceos.voice import VoiceWorker
+from voiceos.word_timing import refine_words
+
+log = logging.getLogger(__name__)
+
+
+class Speakerlike(Protocol):
+    progress: dict[int, ReplyProgress]
+
+    def play(self, reply_id: int, samples: np.ndarray, text: str = "") -> None: ...
+
+    def stop(self) -> None: ...
+
+    def busy(self) -> bool: ...
+
+    def alive(self) -> bool: ...
+
+    def reference(self, t0: float, t1: float) -> np.ndarray: ...
+
+    def last_audible_t(self) -> float: ...
+
+
+class TurnPrinter(Protocol):
+    def heard(self, text: str) -> None: ...
+
+    def replied(self, text: str, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Utterance:
+    utt_id: int
+    speech_start: float  # session clock
+    audio_start: float  # session time of the first buffered sample (pre-roll included)
+    frames: list[np.ndarray] = field(default_factory=list)
+    job: ReplyJob | None = None  # the reply in the making (speculative until committed)
+    end_t: float | None = None  # end of turn decided
+    over_reply: int | None = None  # reply_id of Samantha's reply this speech started over
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.frames) if self.frames else np.zeros(0, np.float32)
+
+
+@dataclass
+class ActiveTurn:
+    utt: Utterance
+    job: ReplyJob
+    committed_t: float
+    printed_heard: bool = False
+
+
+@dataclass
+class LoopResult:
+    turns: int = 0
+    interrupted: int = 0
+    dropped: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+class VoiceLoop:
+    def __init__(
+        self, config: Config, *, clock: SessionClock, source: AudioSource, speaker: Speakerlike,
+        vad: StreamingVad, responder: Responder, voice: VoiceWorker, session_log: SessionLog,
+        meter: CpuMeter | None, rates: Rates | None, work: WorkLog, printer: TurnPrinter | None = None,
+        mode: str = "streaming", out_dir: Path | None = None, max_turns: int | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.source = source
+        self.speaker = speaker
+        self.vad = vad
+        self.responder = responder
+        self.voice = voice
+        self.log = session_log
+        self.meter = meter
+        self.rates = rates
+        self.work = work
+        self.printer = printer
+        self.mode = mode
+        self.out_dir = out_dir
+        self.max_turns = max_turns
+        self.detector = TurnDetector(config.vad, config.endpoint)
+        if mode == "naive":
+            self.detector.fixed_silence_s = NAIVE_SILENCE_S
+        self.gate = EchoGate(speaker, config.session)
+        self.result = LoopResult()
+        self._preroll: collections.deque[tuple[np.ndarray, float]] = collections.deque(
+            maxlen=max(1, config.vad.preroll_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES))
+        self._utt: Utterance | None = None
+        self._active: ActiveTurn | None = None
+        self._next_id = 1
+        self._carry = np.zeros(0, np.float32)
+        self._carry_t = 0.0
+        self._stopping = False
+
+    # --- main loop --------------------------------------------------------------------------------
+
+    def run(self) -> LoopResult:
+        self.log.write("ready", mode=self.mode)
+        try:
+            while not self._stopping:
+                chunk = self.source.read(timeout=0.05)
+                if chunk is not None:
+                    self._feed(chunk.samples, chunk.start)
+                self._drain_responder()
+                self._check_active()
+                if not self.speaker.alive():
+                    raise DeviceError("the output device stopped (unplugged?)")
+                if self.max_turns is not None and self.result.turns >= self.max_turns and self._active is None:
+                    break
+                if chunk is None and self.source.finished() and self._active is None and self._utt is None:
+                    break
+        except KeyboardInterrupt:
+            self._abort("interrupted by the user (Ctrl-C)")
+            raise
+        except DeviceError as exc:
+            self._abort(str(exc))
+            raise
+        return self.result
+
+    def _abort(self, why: str) -> None:
+        """Stop speaking, keep what was said: the reply in flight is logged as interrupted."""
+        self.speaker.stop()
+        if self._active is not None:
+            self._active.job.cancel.set()
+            self._finalize(self._active, interrupted=True)
+        self.log.write("error" if "device" in why else "stopped", message=why)
+
+    def _feed(self, samples: np.ndarray, start: float) -> None:
+        if self._carry.size:
+            samples = np.concatenate([self._carry, samples])
+            start = self._carry_t
+        n = len(samples) // FRAME_SAMPLES
+        for i in range(n):
+            frame = samples[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+            t = start + i * FRAME_SAMPLES / SAMPLE_RATE
+            self._frame(frame, t)
+        self._carry = samples[n * FRAME_SAMPLES :]
+        self._carry_t = start + n * FRAME_SAMPLES / SAMPLE_RATE
+
+    def _frame(self, frame: np.ndarray, t: float) -> None:
+        heard, echo_possible = self.gate.clean(frame, t)
+        prob = self.vad(heard)
+        if echo_possible and prob < self.config.vad.echo_threshold:
+            prob = 0.0  # half-duplex: while she may be heard, only clear speech counts
+        if self._utt is not None:
+            self._utt.frames.append(frame)
+        else:
+            self._preroll.append((frame, t))
+        for event in self.detector.push(prob, t):
+            getattr(self, f"_on_{event.kind}")(event.t)
+        self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
+
+    # --- turn events ------------------------------------------------------------------------------
+
+    def _on_start(self, t: float) -> None:
+        frames = [f for f, _ in self._preroll]
+        audio_start = self._preroll[0][1] if self._preroll else t
+        self._preroll.clear()
+        utt = Utterance(self._next_id, t, audio_start, frames)
+        self._next_id += 1
+        if self._active is not None:
+            utt.over_reply = self._active.job.reply_id
+        self._utt = utt
+        log.debug("speech start %.2f", t)
+
+    def _on_partial(self, t: float) -> None:
+        if self.mode == "streaming" and self._utt is not None and self.responder.idle():
+            self.responder.submit(PartialJob(self._utt.utt_id, audio=self._utt.audio()))
+
+    def _on_speculate(self, t: float) -> None:
+        utt = self._utt
+        if self.mode != "streaming" or utt is None or self._active is not None:
+            return
+        job = ReplyJob(utt.utt_id, reply_id=self._new_reply_id(), audio=utt.audio(),
+                       audio_start=utt.audio_start, speculative=True, submitted_t=self.clock.now())
+        utt.job = job
+        self.responder.submit(job)
+
+    def _on_resume(self, t: float) -> None:
+        utt = self._utt
+        if utt is not None and utt.job is not None:
+            utt.job.cancel.set()
+            self.voice.discard(utt.job.reply_id)
+            self.log.write("speculation_discarded", utterance=utt.utt_id, reply_id=utt.job.reply_id)
+            utt.job = None
+
+    def _on_end(self, t: float) -> None:
+        utt = self._utt
+        self._utt = None
+        if utt is None:
+            return
+        utt.end_t = t
+        if self._active is not None:  # a short sound over her reply ("mm-hm"): not a turn of its own
+            self.log.write("backchannel", utterance=utt.utt_id, speech_start=round(utt.speech_start, 4),
+                           seconds=round(t - utt.speech_start, 3))
+            return
+        job = utt.job
+        if job is None or job.cancelled():
+            job = ReplyJob(utt.utt_id, reply_id=self._new_reply_id(), audio=utt.audio(),
+                           audio_start=utt.audio_start, speculative=False, naive=self.mode == "naive",
+                           submitted_t=self.clock.now())
+            if job.naive:
+                self.voice.play_whole(job.reply_id)
+            self.responder.submit(job)
+            utt.job = job
+        self.voice.commit(job.reply_id)
+        self._active = ActiveTurn(utt, job, committed_t=self.clock.now())
+        if job.transcript is not None:
+            self._print_heard(self._active)
+
+    def _new_reply_id(self) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        return rid
+
+    # --- barge-in ---------------------------------------------------------------------------------
+
+    def _check_barge_in(self, now: float) -> None:
+        active, utt = self._active, self._utt
+        if active is None or utt is None or utt.over_reply != active.job.reply_id:
+            return
+        if self.detector.phase != Phase.SPEECH:
+            return
+        if now - utt.speech_start >= self.config.session.barge_in_ms / 1000.0:
+            self._barge_in(reason="barge-in")
+
+    def _barge_in(self, reason: str) -> None:
+        active = self._active
+        if active is None:
+            return
+        stopped_at = self.clock.now()
+        self.speaker.stop()
+        active.job.cancel.set()
+        self.voice.discard(active.job.reply_id)
+        record = self._finalize(active, interrupted=True)
+        self.log.write("barge_in", reply_id=active.job.reply_id, reason=reason, stopped_at=round(stopped_at, 4),
+                       spoken=record["reply"]["text"] if record else "")
+
+    # --- results ----------------------------------------------------------------------------------
+
+    def _drain_responder(self) -> None:
+        while True:
+            try:
+                kind, payload = self.responder.events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "transcript":
+                job: ReplyJob = payload
+                utt = self._utt
+                if utt is not None and utt.job is job and job.transcript is not None:
+                    self.detector.hear_transcript(job.transcript.text)
+                if self._active is not None and self._active.job is job:
+                    self._print_heard(self._active)
+            elif kind == "error":
+                job_, exc = payload
+                self.log.write("error", message=f"{type(exc).__name__}: {exc}", utterance=job_.utt_id)
+
+    def _print_heard(self, active: ActiveTurn) -> None:
+        if not active.printed_heard and active.job.transcript is not None and self.printer:
+            active.printed_heard = True
+            if not active.job.transcript.is_empty:
+                self.printer.heard(active.job.transcript.text)
+
+    def _check_active(self) -> None:
+        active = self._active
+        if active is None or not active.job.finished.is_set():
+            return
+        transcript = active.job.transcript
+        if transcript is None or transcript.is_empty:
+            self._drop(active, transcript)
+            return
+        voiced = self.voice.reply(active.job.reply_id)
+        if not voiced.finished and not active.job.error:
+            return
+        progress = self.speaker.progress.get(active.job.reply_id)
+        if progress is not None and progress.played < progress.queued:
+            return
+        self._finalize(active, interrupted=False)
+
+    def _drop(self, active: ActiveTurn, transcript: Transcript | None) -> None:
+        self._active = None
+        self.result.dropped += 1
+        self.log.write("dropped", utterance=active.utt.utt_id,
+                       reason=(transcript.dropped_reason if transcript else "") or "no words",
+                       speech_start=round(active.utt.speech_start, 4))
+        self._turn_over()
+
+    def _turn_over(self) -> None:
+        turn_done = getattr(self.source, "turn_done", None)
+        if turn_done is not None:
+            turn_done()
+
+    def _finalize(self, active: ActiveTurn, *, interrupted: bool) -> dict[str, Any] | None:
+        self._active = None
+        job, utt = active.job, active.utt
+        transcript = job.transcript
+        if transcript is None or transcript.is_empty:
+            self._turn_over()
+            return None
+        progress = self.speaker.progress.get(job.reply_id, ReplyProgress())
+        spoken = spoken_text(progress) if interrupted else job.reply_text
+        if interrupted and progress.played == 0:
+            spoken = ""
+        words = self._timed_words(transcript, job, utt)
+        speech_end = words[-1].end if words else utt.end_t or utt.speech_start
+        decided = utt.end_t if utt.end_t is not None else self.clock.now()
+        if self.meter is not None:
+            self.meter.sample_now()
+        ledger = build_ledger(words, utt.speech_start, decided, self.meter, self.rates, self.work)
+        voiced = self.voice.reply(job.reply_id)
+
+        def since_end(t: float | None) -> float | None:
+            return round((t - speech_end) * 1000.0, 1) if t is not None else None
+
+        record = self.log.write(
+            "turn",
+            turn=self.result.turns + 1,
+            mode=self.mode,
+            user={
+                "text": transcript.text,
+                "words": [{"word": w.word, "start": round(w.start, 4), "end": round(w.end, 4),
+                           "prob": round(w.prob, 3)} for w in words],
+                "speech_start": round(utt.speech_start, 4),
+                "speech_end": round(speech_end, 4),
+            },
+            reply={"text": spoken, "interrupted": interrupted, "generated": job.reply_text,
+                   "guard_hits": job.guard_hits, "reply_id": job.reply_id},
+            timings_ms={
+                "endpoint": since_end(decided),
+                "stt": round(transcript.stt_ms, 1),
+                "stt_rtf": round(transcript.stt_ms / 1000.0 / max(transcript.audio_s, 1e-6), 3),
+                "llm_first_token": since_end(job.first_token_t),
+                "first_clause": since_end(job.first_clause_t),
+                "tts_first_audio": since_end(voiced.first_audio_t),
+                "voice_to_voice": since_end(progress.first_sample_t),
+            },
+            llm={"prompt_tokens": job.stats.prompt_tokens, "reused_tokens": job.stats.reused_tokens,
+                 "read_tokens": job.stats.read_tokens, "generated_tokens": job.stats.generated_tokens,
+                 "decode_tps": round(job.stats.decode_tps, 2), "speculative": job.speculative},
+            stt={"window_frames": transcript.window_frames, "audio_s": round(transcript.audio_s, 3)},
+            trace_ms={  # where the time went, from speech end (session clock)
+                "pause_heard": since_end(job.audio_start + len(job.audio) / SAMPLE_RATE),
+                "job_submitted": since_end(job.submitted_t), "job_started": since_end(job.started_t),
+                "stt_done": since_end(job.stt_done_t), "turn_decided": since_end(decided),
+                "first_token": since_end(job.first_token_t), "first_clause": since_end(job.first_clause_t),
+                "first_audio_ready": since_end(voiced.first_audio_t),
+                "first_sample_out": since_end(progress.first_sample_t),
+            },
+            pauses=ledger.to_record(),
+        )
+        self.result.turns += 1
+        self.result.interrupted += int(interrupted)
+        self.result.records.append(record)
+        with self.responder.conversation_lock:
+            self.responder.conversation.add(transcript.text, spoken, interrupted)
+        if self.printer:
+            self._print_heard(active)
+            self.printer.replied(spoken, record)
+        if self.out_dir is not None and voiced.audio:
+            audio = np.concatenate(voiced.audio)
+            if interrupted:
+                audio = audio[: progress.played]
+            write_wav(self.out_dir / f"turn-{self.result.turns:02d}-samantha.wav", audio)
+        self.work.prune(utt.speech_start - 5.0)
+        if not interrupted:
+            self.responder.submit(WarmJob(utt.utt_id))
+        self._turn_over()
+        return record
+
+    def _timed_words(self, transcript: Transcript, job: ReplyJob, utt: Utterance) -> list[TimedWord]:
+        """Whisper's words moved onto the audio's silences, then onto the session clock."""
+        refined = refine_words(transcript.words, job.audio)
+        return [TimedWord(w.word, job.audio_start + w.start, job.audio_start + w.end, w.prob) for w in refined]
+
+
+NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
+
+
+def spoken_text(progress: ReplyProgress) -> str:
+    """The words actually played: whole clauses, then the played share of the clause cut off."""
+    words: list[str] = []
+    start = 0
+    for end, text in progress.chunk_bounds:
+        if progress.played >= end:
+            words.extend(text.split())
+        elif progress.played > start:
+            share = (progress.played - start) / max(1, end - start)
+            clause_words = text.split()
+            words.extend(clause_words[: int(len(clause_words) * share)])
+            break
+        else:
+            break
+        start = end
+    return " ".join(words)
+
+
+def wait_idle(responder: Responder, timeout: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not responder.idle() and time.perf_counter() < deadline:
+        time.sleep(0.02)
