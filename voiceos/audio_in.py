@@ -5,6 +5,7 @@ with the session-clock time of their first sample.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -81,21 +82,16 @@ class MicrophoneSource:
             check_default_device("input")
         self.block = block
         self.overflows = 0
-        self._queue: queue.Queue[tuple[np.ndarray, float, float]] = queue.Queue()
+        self._queue: queue.Queue[tuple[np.ndarray, float]] = queue.Queue()
         self._stream: Any = None
         self._rate = SAMPLE_RATE
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._pending_t = 0.0
+        self._received = 0  # samples received from the device
+        self._origins: collections.deque[float] = collections.deque(maxlen=300)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         if getattr(status, "input_overflow", False):
             self.overflows += 1
-        lag = 0.0
-        try:
-            lag = float(time_info.currentTime - time_info.inputBufferAdcTime)  # type: ignore[attr-defined]
-        except Exception:
-            pass
-        self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter(), lag))
+        self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter()))
 
     def start(self) -> None:
         import sounddevice as sd
@@ -124,18 +120,28 @@ class MicrophoneSource:
 
     def read(self, timeout: float) -> AudioChunk | None:
         try:
-            samples, perf_t, lag = self._queue.get(timeout=timeout)
+            samples, perf_t = self._queue.get(timeout=timeout)
         except queue.Empty:
             if self._stream is not None and not self._stream.active:
                 raise DeviceError("the input device stopped delivering audio (unplugged?)") from None
             return None
-        duration = len(samples) / self._rate
-        if not 0.0 <= lag < 1.0:
-            lag = duration
-        start = self.clock.at(perf_t) - lag
+        start = self._anchor(self.clock.at(perf_t), len(samples))
         if self._rate != SAMPLE_RATE:
             samples = resample(samples, self._rate, SAMPLE_RATE)
         return AudioChunk(samples.astype(np.float32, copy=False), SAMPLE_RATE, start)
+
+    def _anchor(self, callback_t: float, frames: int) -> float:
+        """Session time of this block's first sample.
+
+        PortAudio's ADC timestamps are unreliable through ALSA's PulseAudio plugin, and a callback can run
+        late, never early; so the sample count is mapped onto the clock with the earliest consistent origin
+        seen over the last ~10 s (late callbacks do not move it; device clock drift is followed).
+        """
+        first = self._received
+        self._received += frames
+        origin = callback_t - self._received / self._rate
+        self._origins.append(origin)
+        return min(self._origins) + first / self._rate
 
     def finished(self) -> bool:
         return False

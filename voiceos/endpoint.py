@@ -3,7 +3,8 @@
 The detector works on the audio clock (frame times), so it behaves the same whether audio arrives in
 real time or faster. It emits:
 - `start`      speech began (after `min_speech_ms` of speech; `t` is the first speech frame)
-- `partial`    another `partial_every_s` of speech since the last one (transcribe while they talk)
+- `partial`    another `partial_every_s` of unbroken speech (a long utterance: transcribe while they talk;
+               at pauses inside an utterance the `speculate` pass plays that role)
 - `speculate`  a pause reached `speculate_after_ms` (answer early, speculatively)
 - `resume`     speech came back before the turn ended (throw the speculation away)
 - `end`        the pause reached the silence this turn needs; the turn is over
@@ -62,10 +63,29 @@ def turn_sounds_complete(text: str) -> bool:
     return stripped.endswith(".") and len(words) >= 2
 
 
+def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
+    """The silence that should end this turn, from its words and the LLM's end-of-turn probability.
+
+    Whisper puts a full stop after almost any stretch of audio, so its punctuation alone cannot tell
+    "and so my fellow Americans." from "Sunday is the best part of the week."; the language model can
+    (P(end) 0.04 against 0.85 here). A question mark or a clear trailing connective decides outright.
+    """
+    stripped = text.strip()
+    if not turn_sounds_complete(stripped):
+        return cfg.incomplete_silence_ms
+    if stripped.endswith("?") or end_probability is None:
+        return cfg.complete_silence_ms
+    if end_probability >= 0.2:
+        return cfg.complete_silence_ms
+    if end_probability >= 0.05:
+        return (cfg.complete_silence_ms + cfg.incomplete_silence_ms) // 2
+    return cfg.incomplete_silence_ms
+
+
 class TurnDetector:
     """Feed one VAD probability per 32 ms frame; get turn events. Single-threaded."""
 
-    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, partial_every_s: float = 0.8,
+    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, partial_every_s: float = 4.0,
                  pause_factor: float = 1.25) -> None:
         self.vad = vad
         self.cfg = endpoint
@@ -82,11 +102,11 @@ class TurnDetector:
         self.required_silence_s = endpoint.incomplete_silence_ms / 1000.0
         self.fixed_silence_s: float | None = None  # naive mode: one fixed silence for every turn
 
-    def hear_transcript(self, text: str) -> None:
+    def hear_transcript(self, text: str, end_probability: float | None = None) -> None:
         """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
         if self.fixed_silence_s is not None:
             return
-        ms = self.cfg.complete_silence_ms if turn_sounds_complete(text) else self.cfg.incomplete_silence_ms
+        ms = silence_needed_ms(text, end_probability, self.cfg)
         self.required_silence_s = max(ms / 1000.0, self.pause_factor * self.longest_pause_s)
 
     def _reset_required(self) -> None:

@@ -60,12 +60,34 @@ class LocalLlm:
         self.metadata: dict[str, str] = dict(self._llm.metadata or {})
         self.fmt: PromptFormat = format_for(self.metadata)
         self.n_ctx = self._llm.n_ctx()
+        self._end_ids = self._single_tokens(("<|im_end|>", "<|endoftext|>", "<end_of_turn>", ".", "?", "!", "...",
+                                             ".\n", "?\n", "!\n", "\n"))
         self._stop_ids = {self._llm.token_eos()}
         for stop in self.fmt.stops:
             ids = self._llm.tokenize(stop.encode(), add_bos=False, special=True)
             if len(ids) == 1:
                 self._stop_ids.add(ids[0])
         log.info("LLM %s loaded (format %s, n_ctx %d)", path.name, self.fmt.name, self.n_ctx)
+
+    def _single_tokens(self, texts: tuple[str, ...]) -> set[int]:
+        ids = set()
+        for text in texts:
+            toks = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+            if len(toks) == 1:
+                ids.add(toks[0])
+        return ids
+
+    def end_probability(self) -> float:
+        """After a prefill: the model's probability that the text so far ends here (a full stop, a question
+        mark, or the end of the turn) — a small turn-end model for free, since the words are read anyway."""
+        import llama_cpp
+        import numpy as np
+
+        ptr = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return float(sum(probs[i] for i in self._end_ids))
 
     @property
     def model_name(self) -> str:
@@ -78,7 +100,7 @@ class LocalLlm:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _cached_prefix(self, tokens: list[int]) -> int:
-        ids = self._llm.input_ids  # the tokens now in the KV cache
+        ids = self._llm.input_ids[: self._llm.n_tokens]  # the tokens now in the KV cache (the rest is stale)
         n = 0
         for a, b in zip(ids, tokens):
             if a != b:

@@ -2,7 +2,8 @@
 
 Old exchanges are dropped from the front when the history outgrows its budget — several at once, so the
 prompt prefix (which llama.cpp keeps evaluated) changes rarely. Facts the user stated (their name, their
-work) are kept in the system text, so she remembers them after the exchanges that held them are gone.
+work) are restated in front of the newest user turn, so she remembers them after the exchanges that held
+them are gone.
 """
 
 from __future__ import annotations
@@ -41,12 +42,11 @@ class Conversation:
     facts: dict[str, str] = field(default_factory=dict)
     dropped: int = 0  # exchanges dropped so far
 
-    def system_text(self) -> str:
-        text = self.persona.system
-        if self.facts:
-            known = "; ".join(f"their {k} is {v}" for k, v in sorted(self.facts.items()))
-            text += f" What you know about your friend: {known}. Use it naturally."
-        return text
+    def facts_text(self) -> str:
+        if not self.facts:
+            return ""
+        known = "; ".join(f"their {k} is {v}" for k, v in sorted(self.facts.items()))
+        return f"(Remember about your friend: {known}.) "
 
     def learn(self, user_text: str) -> None:
         if m := _NAME.search(user_text):
@@ -76,7 +76,9 @@ class Conversation:
             self.dropped += 1
 
     def prompt(self, user_text: str, *, final: bool = True) -> str:
-        return self.fmt.render(self.system_text(), self._turns(), user_text, close_user=final)
+        # Facts go in front of the newest user turn, not into the system text: the persona and history
+        # before them stay byte-identical, so llama.cpp keeps them evaluated from turn to turn.
+        return self.fmt.render(self.persona.system, self._turns(), self.facts_text() + user_text, close_user=final)
 
     def prefix(self) -> str:
         """Everything before the new user's words: what can be evaluated while waiting."""

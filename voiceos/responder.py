@@ -80,6 +80,7 @@ class ReplyJob(Job):
     first_clause_t: float | None = None
     llm_started_t: float | None = None
     done_t: float | None = None
+    end_probability: float | None = None  # the LLM's P(turn ends here) for the transcript
     reply_text: str = ""
     guard_hits: list[str] = field(default_factory=list)
     stats: GenerationStats = field(default_factory=GenerationStats)
@@ -191,11 +192,18 @@ class Responder:
         transcript = self.stt.transcribe(job.audio, word_timestamps=job.naive, full_window=job.naive)
         job.transcript = transcript
         job.stt_done_t = self.clock.now()
-        self.events.put(("transcript", job))
         if transcript.is_empty or job.cancelled():
+            self.events.put(("transcript", job))
             return
         with self.conversation_lock:
             prompt = self.conversation.prompt(transcript.text, final=True)
+            # The words without Whisper's closing punctuation: read now (the reply needs them anyway) and
+            # ask the LLM whether the turn sounds finished.
+            open_prompt = self.conversation.prompt(transcript.text.rstrip(" .?!,;:"), final=False)
+        if job.speculative and not job.naive:
+            self.llm.prefill(open_prompt, job.cancelled)
+            job.end_probability = self.llm.end_probability()
+        self.events.put(("transcript", job))
         max_sentences = 6 if _DETAIL.search(transcript.text) else 2
         job.llm_started_t = self.clock.now()
         for attempt in range(3):

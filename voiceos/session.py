@@ -138,14 +138,13 @@ class Session:
         )
         engines.llm.prefill(conversation.prefix())  # persona + history evaluated before listening starts
         source.start()
+        self.results.append(loop.result)
         try:
-            result = loop.run()
+            return loop.run()
         finally:
             source.close()
             responder.close()
             voice.close()
-        self.results.append(result)
-        return result
 
     def close(self, reason: str = "done") -> None:
         turns = sum(r.turns for r in self.results)

@@ -1,6 +1,7 @@
 """Streamed LLM text → speakable clauses, as early as they can be spoken naturally.
 
-The first clause may be short (two words ending in a comma or full stop) so speech starts sooner; later
+The first clause may be short (a word or two ending in a comma or full stop: "Oh," "Sure,") so speech starts
+sooner; later
 clauses wait for more words so espeak's prosody stays natural. TTS synthesises a clause while the LLM
 writes the next, so audio stays gapless once it starts.
 """
@@ -19,7 +20,7 @@ _CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|\s-\s")
 class ClauseSplitter:
     """Feed text pieces with `feed()`; it yields clauses ready to speak. `flush()` yields the rest."""
 
-    def __init__(self, first_min_words: int = 2, min_words: int = 5, max_words: int = 14) -> None:
+    def __init__(self, first_min_words: int = 1, min_words: int = 5, max_words: int = 14) -> None:
         self.first_min_words = first_min_words
         self.min_words = min_words
         self.max_words = max_words

@@ -69,6 +69,8 @@ class Utterance:
     job: ReplyJob | None = None  # the reply in the making (speculative until committed)
     end_t: float | None = None  # end of turn decided
     over_reply: int | None = None  # reply_id of Samantha's reply this speech started over
+    required_silence_s: float = 0.0  # the silence that ended it
+    longest_pause_s: float = 0.0
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self.frames) if self.frames else np.zeros(0, np.float32)
@@ -125,6 +127,7 @@ class VoiceLoop:
         self._carry = np.zeros(0, np.float32)
         self._carry_t = 0.0
         self._stopping = False
+        self.max_lag_s = 0.0  # how far behind the audio the loop ran (worst case), reported per turn
 
     # --- main loop --------------------------------------------------------------------------------
 
@@ -134,6 +137,7 @@ class VoiceLoop:
             while not self._stopping:
                 chunk = self.source.read(timeout=0.05)
                 if chunk is not None:
+                    self.max_lag_s = max(self.max_lag_s, self.clock.now() - chunk.end)
                     self._feed(chunk.samples, chunk.start)
                 self._drain_responder()
                 self._check_active()
@@ -224,6 +228,8 @@ class VoiceLoop:
         if utt is None:
             return
         utt.end_t = t
+        utt.required_silence_s = self.detector.required_silence_s
+        utt.longest_pause_s = self.detector.longest_pause_s
         if self._active is not None:  # a short sound over her reply ("mm-hm"): not a turn of its own
             self.log.write("backchannel", utterance=utt.utt_id, speech_start=round(utt.speech_start, 4),
                            seconds=round(t - utt.speech_start, 3))
@@ -282,7 +288,7 @@ class VoiceLoop:
                 job: ReplyJob = payload
                 utt = self._utt
                 if utt is not None and utt.job is job and job.transcript is not None:
-                    self.detector.hear_transcript(job.transcript.text)
+                    self.detector.hear_transcript(job.transcript.text, job.end_probability)
                 if self._active is not None and self._active.job is job:
                     self._print_heard(self._active)
             elif kind == "error":
@@ -368,10 +374,14 @@ class VoiceLoop:
                 "tts_first_audio": since_end(voiced.first_audio_t),
                 "voice_to_voice": since_end(progress.first_sample_t),
             },
+            endpoint={"end_probability": round(job.end_probability, 4) if job.end_probability is not None else None,
+                      "required_silence_ms": round(utt.required_silence_s * 1000.0),
+                      "longest_inner_pause_ms": round(utt.longest_pause_s * 1000.0)},
             llm={"prompt_tokens": job.stats.prompt_tokens, "reused_tokens": job.stats.reused_tokens,
                  "read_tokens": job.stats.read_tokens, "generated_tokens": job.stats.generated_tokens,
                  "decode_tps": round(job.stats.decode_tps, 2), "speculative": job.speculative},
             stt={"window_frames": transcript.window_frames, "audio_s": round(transcript.audio_s, 3)},
+            loop_max_lag_ms=round(self.max_lag_s * 1000.0, 1),
             trace_ms={  # where the time went, from speech end (session clock)
                 "pause_heard": since_end(job.audio_start + len(job.audio) / SAMPLE_RATE),
                 "job_submitted": since_end(job.submitted_t), "job_started": since_end(job.started_t),
@@ -380,8 +390,11 @@ class VoiceLoop:
                 "first_audio_ready": since_end(voiced.first_audio_t),
                 "first_sample_out": since_end(progress.first_sample_t),
             },
+            playback={"gaps_ms": round(playback_gap_s(progress) * 1000.0, 1),
+                      "seconds": round(progress.played / SAMPLE_RATE, 3), "clauses": len(progress.chunk_bounds)},
             pauses=ledger.to_record(),
         )
+        self.max_lag_s = 0.0
         self.result.turns += 1
         self.result.interrupted += int(interrupted)
         self.result.records.append(record)
@@ -408,6 +421,13 @@ class VoiceLoop:
 
 
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
+
+
+def playback_gap_s(progress: ReplyProgress) -> float:
+    """Silence the device played inside a reply because the next clause was not ready (0 = gapless)."""
+    if progress.first_sample_t is None or progress.last_sample_t is None:
+        return 0.0
+    return max(0.0, (progress.last_sample_t - progress.first_sample_t) - progress.played / SAMPLE_RATE)
 
 
 def spoken_text(progress: ReplyProgress) -> str:

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Voice-to-voice latency measured from outside, on one clock, through real PortAudio streams.
+
+A private PulseAudio daemon gives voiceos a virtual microphone and speaker (voiceos.virtual_audio).
+Each utterance is played into the combine sink `vboth`, which feeds voiceos's microphone (`vmic`) and, at
+the same instant, the left channel of the stereo sink `vrec`, whose right channel is voiceos's speaker
+(`vspk`). One recording of `vrec.monitor` holds the user's words (left) and Samantha's replies (right) on a
+single clock. For each utterance:
+  latency = first reply sound after it − end of its speech (both found in the recording),
+  violation when a reply sound starts before the user's speech has ended,
+and the session log must hold exactly one `turn` per utterance.
+
+    .venv/bin/python scripts/measure_latency.py --corpus ../shared/speech --runs 2 --json latency.json
+    .venv/bin/python scripts/measure_latency.py a.wav b.wav -- --llm gemma-3-270m
+Arguments after `--` go to `voiceos chat`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from voiceos.audio import read_wav, write_wav  # noqa: E402
+from voiceos.virtual_audio import PulseRig  # noqa: E402
+from voiceos.word_timing import frame_energy_db  # noqa: E402
+
+RATE = 16_000
+HOP = 160  # 10 ms
+
+
+def speech_end_s(samples: np.ndarray) -> float:
+    """End of the user's last word: the last loud 10 ms frame (within 30 dB of the peak) that Silero VAD
+    also calls speech — so background noise or applause after the last word does not count."""
+    from voiceos.config import FRAME_SAMPLES
+    from voiceos.vad import StreamingVad
+
+    probs = StreamingVad().probabilities(samples)
+    energy = frame_energy_db(samples)
+    vad_index = np.minimum(np.arange(len(energy)) * HOP // FRAME_SAMPLES, len(probs) - 1)
+    speech = probs[vad_index] >= 0.5  # each 10 ms frame takes the 32 ms VAD frame it falls in
+    n = len(energy)
+    loud = np.flatnonzero((energy[:n] > energy.max() - 30.0) & speech[:n])
+    return (loud[-1] + 1) * HOP / RATE if loud.size else 0.0
+
+
+def locate(rec: np.ndarray, utt: np.ndarray, start: int) -> tuple[int, float]:
+    """Sample offset of `utt` inside `rec` (searching from `start`) and the gain it was recorded at."""
+    seg = rec[start:]
+    n = 1 << int(np.ceil(np.log2(len(seg) + len(utt))))
+    corr = np.fft.irfft(np.fft.rfft(seg, n) * np.conj(np.fft.rfft(utt, n)), n)[: len(seg) - len(utt) + 1]
+    k = int(np.argmax(corr))
+    aligned = seg[k : k + len(utt)]
+    gain = float(np.dot(aligned, utt) / max(np.dot(utt, utt), 1e-9))
+    return start + k, gain
+
+
+def sound_runs(samples: np.ndarray, floor_db: float = -45.0, gap_s: float = 1.0) -> list[tuple[int, int]]:
+    """(start, end) samples of stretches of sound at least 30 ms long, merged across gaps under `gap_s`."""
+    loud = frame_energy_db(samples) > floor_db
+    runs: list[tuple[int, int]] = []
+    k = 0
+    while k < len(loud):
+        if loud[k:k + 3].all():
+            j = k
+            while j < len(loud) and loud[j]:
+                j += 1
+            if runs and (k - runs[-1][1]) * HOP < gap_s * RATE:
+                runs[-1] = (runs[-1][0], j)
+            else:
+                runs.append((k, j))
+            k = j
+        else:
+            k += 1
+    return [(a * HOP, b * HOP) for a, b in runs]
+
+
+def read_log(log_dir: Path) -> list[dict]:
+    records = []
+    for path in sorted(log_dir.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return records
+
+
+def wait_for(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None) -> dict:
+    work = Path(keep or tempfile.mkdtemp(prefix="voiceos-latency-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log_dir = work / "logs"
+    utterances = [(p, read_wav(p)[0]) for p in wavs] * runs
+    rig = PulseRig(work / "pulse").start()
+    chat = None
+    try:
+        chat = subprocess.Popen([str(ROOT / ".venv/bin/voiceos"), "chat", "--log-dir", str(log_dir), *voiceos_args],
+                                env=rig.env(), stdout=(work / "chat.out").open("w"),
+                                stderr=(work / "chat.err").open("w"))
+        if not wait_for(lambda: any(r["type"] == "ready" for r in read_log(log_dir)), 180):
+            raise SystemExit(f"voiceos chat did not become ready; see {work}/chat.err")
+        rec_path = work / "user-left-samantha-right.wav"
+        recorder = rig.record("vrec.monitor", rec_path, channels=2)
+        time.sleep(1.0)
+        for i, (path, samples) in enumerate(utterances):
+            clip = work / f"utt-{i:02d}.wav"
+            write_wav(clip, samples)
+            done_before = sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir))
+            rig.play(clip, "vboth").wait()
+            print(f"[{i + 1}/{len(utterances)}] played {path.name}", file=sys.stderr)
+            wait_for(lambda n=done_before: sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir)) > n, 60)
+            time.sleep(1.5)  # let the reply's tail and any second (wrong) reply show up
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=5)
+    finally:
+        if chat is not None and chat.poll() is None:
+            chat.send_signal(signal.SIGINT)
+            try:
+                chat.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                chat.kill()
+        rig.stop()
+    return analyse(rec_path, utterances, read_log(log_dir), work)
+
+
+def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: list[dict], work: Path) -> dict:
+    with wave.open(str(rec_path), "rb") as w:
+        stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+    user = stereo[:, 0].astype(np.float32) / 32768.0
+    her = stereo[:, 1].astype(np.float32) / 32768.0
+    rows = []
+    pos = 0
+    located = []
+    for path, utt in utterances:
+        offset, _gain = locate(user, utt, pos)
+        located.append((path, utt, offset))
+        pos = offset + len(utt)
+    replies = sound_runs(her)
+    for i, (path, utt, offset) in enumerate(located):
+        end = offset + int(speech_end_s(utt) * RATE)
+        limit = located[i + 1][2] if i + 1 < len(located) else len(her)
+        mine = [(a, b) for a, b in replies if offset <= a < limit]
+        onset = mine[0][0] if mine else None
+        rows.append({
+            "file": path.name,
+            "speech_end_s": round(end / RATE, 3),
+            "reply_onset_s": round(onset / RATE, 3) if onset is not None else None,
+            "latency_ms": round((onset - end) / RATE * 1000.0, 1) if onset is not None else None,
+            "started_early": bool(onset is not None and onset < end),
+            "replies_heard": len(mine),
+        })
+    turns = [r for r in records if r["type"] == "turn"]
+    lat = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
+    inside = [t["timings_ms"]["voice_to_voice"] for t in turns if t["timings_ms"].get("voice_to_voice") is not None]
+    summary = {
+        "utterances": len(rows),
+        "turns_logged": len(turns),
+        "dropped": sum(r["type"] == "dropped" for r in records),
+        "one_reply_each": len(turns) == len(rows) and all(r["replies_heard"] == 1 for r in rows),
+        "started_early": sum(r["started_early"] for r in rows),
+        "median_ms": round(statistics.median(lat), 1) if lat else None,
+        "p90_ms": round(float(np.percentile(lat, 90)), 1) if lat else None,
+        "max_ms": max(lat) if lat else None,
+        "inside_voice_to_voice_median_ms": round(statistics.median(inside), 1) if inside else None,
+        "recording": str(rec_path),
+        "work_dir": str(work),
+    }
+    return {"summary": summary, "utterances": rows}
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("wavs", nargs="*", type=Path)
+    parser.add_argument("--corpus", type=Path, help="a folder of WAV files")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the result here")
+    parser.add_argument("--keep", type=Path, help="keep recordings and logs in this folder")
+    args = parser.parse_args(argv)
+    wavs = list(args.wavs) + (sorted(args.corpus.glob("*.wav")) if args.corpus else [])
+    if not wavs:
+        parser.error("give WAV files or --corpus DIR")
+    result = run(wavs, args.runs, extra, args.keep)
+    for row in result["utterances"]:
+        flag = "  STARTED EARLY" if row["started_early"] else ""
+        print(f"{row['file']:>20s}  {row['latency_ms'] if row['latency_ms'] is not None else 'no reply':>8} ms{flag}")
+    s = result["summary"]
+    print(f"median {s['median_ms']} ms, p90 {s['p90_ms']} ms, max {s['max_ms']} ms over {s['utterances']} utterances; "
+          f"turns logged {s['turns_logged']}, one reply each: {s['one_reply_each']}, started early: {s['started_early']}"
+          f"; voiceos's own voice-to-voice median {s['inside_voice_to_voice_median_ms']} ms")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    ok = s["one_reply_each"] and s["started_early"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Shared fixtures: paths, the real models (loaded once), espeak-made speech, and a private PulseAudio."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEECH = ROOT.parent / "shared" / "speech"
+VOICEOS = [sys.executable, "-m", "voiceos"]
+
+
+def references() -> dict[str, str]:
+    lines = (SPEECH / "transcripts.tsv").read_text().splitlines()
+    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep logs and caches of tests out of the user's folders (calibration is shared across tests)."""
+    home = tmp_path_factory.getbasetemp() / "xdg"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+@pytest.fixture(scope="session")
+def speech_dir() -> Path:
+    if not SPEECH.is_dir():
+        pytest.fail(f"the shared recordings are missing: {SPEECH}")
+    return SPEECH
+
+
+def run_voiceos(*args: str, env: dict[str, str] | None = None, timeout: float = 600,
+                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would; stdout and stderr captured separately."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([*VOICEOS, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="session")
+def config():  # type: ignore[no-untyped-def]
+    from voiceos.config import Config
+
+    return Config()
+
+
+@pytest.fixture(scope="session")
+def engines(config):  # type: ignore[no-untyped-def]
+    """The real default models, loaded once for the whole test session."""
+    from voiceos.session import load_engines
+
+    return load_engines(config)
+
+
+def espeak_words(words: list[str], gaps_s: list[float], rate: int = 16000) -> tuple[np.ndarray, list[float]]:
+    """Speech made by espeak-ng (through pyttsx3), one word at a time, joined by exact silences.
+
+    Returns the audio and, for each gap, where it starts (seconds)."""
+    from voiceos.config import TtsConfig
+    from voiceos.tts import SpeechSynthesizer, trim_silence
+
+    synth = SpeechSynthesizer(TtsConfig())
+    parts: list[np.ndarray] = [np.zeros(int(0.3 * rate), np.float32)]
+    starts = []
+    for i, word in enumerate(words):
+        audio = trim_silence(synth.synthesize(word).samples, lead_s=0.0, tail_s=0.0)
+        parts.append(audio)
+        if i < len(gaps_s):
+            starts.append(sum(len(p) for p in parts) / rate)
+            parts.append(np.zeros(int(gaps_s[i] * rate), np.float32))
+    parts.append(np.zeros(int(0.3 * rate), np.float32))
+    synth.close()
+    return np.concatenate(parts), starts
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A private PulseAudio daemon with the virtual microphone/speaker of voiceos.virtual_audio."""
+    if not shutil.which("pulseaudio"):
+        pytest.fail("pulseaudio is not installed; run ./scripts/setup.sh")
+    from voiceos.virtual_audio import PulseRig
+
+    rig = PulseRig(tmp_path_factory.mktemp("pulse")).start()
+    yield rig
+    rig.stop()
