@@ -92,3 +92,12 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     rig = PulseRig(tmp_path_factory.mktemp("pulse")).start()
     yield rig
     rig.stop()
+
+
+@pytest.fixture(scope="session")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for CLI runs started from module- or session-scoped fixtures, where the autouse
+    `_isolated_user_dirs` does not apply yet: the same private data and cache folders (so the machine's
+    calibration is measured once for the whole test session, never in the user's folders)."""
+    home = tmp_path_factory.getbasetemp() / "xdg"
+    return {"XDG_DATA_HOME": str(home / "data"), "XDG_CACHE_HOME": str(home / "cache")}

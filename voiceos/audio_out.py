@@ -47,6 +47,8 @@ class _PlaybackCore:
         # What was handed to the device, stamped with when it should be heard (for the echo gate).
         self.history: collections.deque[tuple[float, np.ndarray]] = collections.deque(maxlen=800)
         self._last_audible = -1e9
+        self._handed = 0  # samples handed to the device so far
+        self._origins: collections.deque[float] = collections.deque(maxlen=400)
         self._lock = threading.Lock()
         self.underflows = 0
         self.output_latency = 0.0  # seconds from hand-over to the device's output
@@ -86,8 +88,13 @@ class _PlaybackCore:
                     self._offset = 0
         if pos < n:
             out[pos:] = 0.0
+        # The device consumes samples at its own steady rate while callbacks jitter: place this block on
+        # the timeline by sample count from the earliest consistent origin (as the microphone does).
+        self._origins.append(now_t - self._handed / SAMPLE_RATE)
+        block_t = min(self._origins) + self._handed / SAMPLE_RATE
+        self._handed += n
         if pos:
-            heard_t = now_t + self.output_latency
+            heard_t = block_t + self.output_latency
             self.history.append((heard_t, out.copy()))
             self._last_audible = heard_t + n / SAMPLE_RATE
 

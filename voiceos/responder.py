@@ -82,6 +82,7 @@ class ReplyJob(Job):
     done_t: float | None = None
     end_probability: float | None = None  # the LLM's P(turn ends here) for the transcript
     reply_text: str = ""
+    drafted: list[str] = field(default_factory=list)  # clauses written so far (spoken only once committed)
     guard_hits: list[str] = field(default_factory=list)
     stats: GenerationStats = field(default_factory=GenerationStats)
     error: str = ""
@@ -238,6 +239,7 @@ class Responder:
             if job.first_clause_t is None:
                 job.first_clause_t = self.clock.now()
             spoken.append(clause)
+            job.drafted.append(clause)
             if job.naive:
                 whole.append(clause)
             else:
@@ -266,6 +268,7 @@ class Responder:
                 if not emit(clause) and not spoken:
                     return False
         if not spoken and attempt < 2 and not job.cancelled():
+            job.drafted.clear()
             return False
         for clause in whole:
             self.voice.say(job.reply_id, clause)

@@ -111,6 +111,7 @@ class Session:
         self.work = WorkLog()
         self.kind = kind
         self.results: list[LoopResult] = []
+        self.conversation: Conversation | None = None
         rates = engines.rates
         self.log.write(
             "session_start", kind=kind, versions=versions(), models=model_info(engines), machine=machine(),
@@ -128,6 +129,7 @@ class Session:
         engines = self.engines
         conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens,
                                     self.config.llm.history_budget_tokens)
+        self.conversation = conversation  # the latest conversation's memory (tests and bench look at it)
         voice = VoiceWorker(self.config.tts, self.clock, speaker).start()
         responder = Responder(engines.transcriber, engines.llm, conversation, voice, self.clock, self.work).start()
         loop = VoiceLoop(

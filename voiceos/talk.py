@@ -71,9 +71,8 @@ def chat(config: Config) -> int:
                              mode="streaming" if config.session.speculate else "naive")
         finally:
             speaker.close()
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        raise
+    except KeyboardInterrupt:  # Ctrl-C is how a chat ends: a clean exit, not an error
+        reason = "ended with Ctrl-C"
     finally:
         session.close(reason)
         status(f"session log: {session.log.path}")

@@ -23,7 +23,6 @@ from pathlib import Path
 from voiceos.errors import DeviceError
 
 
-
 class PulseRig:
     def __init__(self, workdir: Path | None = None) -> None:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="voiceos-pulse-"))

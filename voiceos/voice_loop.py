@@ -82,6 +82,7 @@ class ActiveTurn:
     job: ReplyJob
     committed_t: float
     printed_heard: bool = False
+    announced_start: bool = False
 
 
 @dataclass
@@ -217,9 +218,12 @@ class VoiceLoop:
     def _on_resume(self, t: float) -> None:
         utt = self._utt
         if utt is not None and utt.job is not None:
-            utt.job.cancel.set()
-            self.voice.discard(utt.job.reply_id)
-            self.log.write("speculation_discarded", utterance=utt.utt_id, reply_id=utt.job.reply_id)
+            job = utt.job
+            job.cancel.set()
+            self.voice.discard(job.reply_id)
+            self.log.write("speculation_discarded", utterance=utt.utt_id, reply_id=job.reply_id,
+                           heard=job.transcript.text if job.transcript else None,
+                           drafted=" ".join(job.drafted), resumed_at=round(t, 4))
             utt.job = None
 
     def _on_end(self, t: float) -> None:
@@ -303,7 +307,15 @@ class VoiceLoop:
 
     def _check_active(self) -> None:
         active = self._active
-        if active is None or not active.job.finished.is_set():
+        if active is None:
+            return
+        if not active.announced_start:
+            progress = self.speaker.progress.get(active.job.reply_id)
+            if progress is not None and progress.first_sample_t is not None:
+                active.announced_start = True
+                self.log.write("reply_start", reply_id=active.job.reply_id,
+                               first_sample_t=round(progress.first_sample_t, 4))
+        if not active.job.finished.is_set():
             return
         transcript = active.job.transcript
         if transcript is None or transcript.is_empty:
@@ -342,7 +354,7 @@ class VoiceLoop:
         if interrupted and progress.played == 0:
             spoken = ""
         words = self._timed_words(transcript, job, utt)
-        speech_end = words[-1].end if words else utt.end_t or utt.speech_start
+        speech_end = words[-1].end if words else job.audio_start + last_sound_s(job.audio)
         decided = utt.end_t if utt.end_t is not None else self.clock.now()
         if self.meter is not None:
             self.meter.sample_now()
@@ -363,7 +375,7 @@ class VoiceLoop:
                 "speech_start": round(utt.speech_start, 4),
                 "speech_end": round(speech_end, 4),
             },
-            reply={"text": spoken, "interrupted": interrupted, "generated": job.reply_text,
+            reply={"text": spoken, "interrupted": interrupted, "generated": job.reply_text or " ".join(job.drafted),
                    "guard_hits": job.guard_hits, "reply_id": job.reply_id},
             timings_ms={
                 "endpoint": since_end(decided),
@@ -393,6 +405,9 @@ class VoiceLoop:
             playback={"gaps_ms": round(playback_gap_s(progress) * 1000.0, 1),
                       "seconds": round(progress.played / SAMPLE_RATE, 3), "clauses": len(progress.chunk_bounds)},
             pauses=ledger.to_record(),
+            echo={"cancelled_frames": self.gate.cancelled_frames, "correlation": round(self.gate.correlation, 3)},
+            memory={"exchanges_before": len(self.responder.conversation.exchanges),
+                    "dropped_so_far": self.responder.conversation.dropped, "n_ctx": self.responder.llm.n_ctx},
         )
         self.max_lag_s = 0.0
         self.result.turns += 1
@@ -421,6 +436,16 @@ class VoiceLoop:
 
 
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
+
+
+def last_sound_s(samples: np.ndarray) -> float:
+    """Where the last sound in `samples` ends (s): the speech end when word timings are not available
+    (a reply cut off before the word-timing pass ran)."""
+    from voiceos.word_timing import HOP_S, frame_energy_db, silence_mask
+
+    silent = silence_mask(frame_energy_db(samples))
+    sound = np.flatnonzero(~silent)
+    return float((sound[-1] + 1) * HOP_S) if sound.size else len(samples) / SAMPLE_RATE
 
 
 def playback_gap_s(progress: ReplyProgress) -> float:

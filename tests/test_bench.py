@@ -1,0 +1,89 @@
+"""`voiceos bench` end to end: real models, a real recording fed in real time, every output file checked."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import references, run_voiceos
+
+STAGES = ("endpoint_ms", "stt_ms", "stt_rtf", "llm_first_token_ms", "first_clause_ms", "tts_first_audio_ms",
+          "voice_to_voice_ms")
+LOWER_IS_BETTER = (*STAGES, "wer", "cpu_s", "peak_rss_mb")
+
+
+def check_document(doc: dict, wav: Path) -> None:
+    assert doc["schema"] == "voiceos-bench/1"
+    assert doc["machine"]["cpu"] and doc["machine"]["cores"] >= 1 and doc["machine"]["threads"]["llm"] >= 1
+    assert doc["versions"]["voiceos"] and doc["versions"]["faster-whisper"]
+    for role in ("stt", "llm"):
+        assert doc["models"][role]["name"] and len(doc["models"][role]["sha256"]) == 64
+    assert [c["name"] for c in doc["corpus"]] == [wav.stem]
+
+    turns = doc["turns"]
+    assert len(turns) >= 1 and all(t["mode"] == "streaming" for t in turns)
+    turn = turns[0]
+    assert turn["answered"], turn
+    for key in STAGES:
+        assert turn[key] is not None and turn[key] > 0, (key, turn)
+    # The stages follow each other: a clause needs a token, audio needs a clause, the device needs audio.
+    assert turn["tts_first_audio_ms"] >= turn["first_clause_ms"] >= turn["llm_first_token_ms"]
+    assert turn["voice_to_voice_ms"] >= turn["tts_first_audio_ms"]
+    assert turn["decode_tps"] > 0 and turn["cpu_s"] > 0 and turn["peak_rss_mb"] > 50
+    assert 0.0 <= turn["used_fraction"] <= 1.0
+
+    from voiceos.stt import word_error_rate
+
+    reference = references()[wav.name]
+    assert turn["reference"] == reference
+    assert turn["wer"] == pytest.approx(word_error_rate(reference, turn["heard"]), abs=1e-3)
+    assert turn["wer"] < 0.5, turn["heard"]
+
+    stream = doc["aggregates"]["streaming"]
+    for key in (*STAGES, "decode_tps", "wer", "used_fraction", "cpu_s", "peak_rss_mb"):
+        agg = stream[key]
+        assert agg["n"] >= 1 and agg["p50"] is not None and agg["p50"] <= agg["p90"] <= agg["max"], (key, agg)
+    assert doc["ratios"] == {}  # only with --mode both
+
+
+def plant_regression(doc: dict, path: Path) -> Path:
+    """An "old" result ten times faster than anything this machine can do, with no spread."""
+    for metrics in doc["aggregates"].values():
+        for key in LOWER_IS_BETTER:
+            agg = metrics[key]
+            agg["p50"] = agg["p90"] = agg["max"] = agg["p50"] * 0.1
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_bench_smoke_and_compare(speech_dir: Path, tmp_path: Path) -> None:
+    wav = speech_dir / "spk1_snt1.wav"
+    out_json, out_csv, out_png = tmp_path / "out.json", tmp_path / "out.csv", tmp_path / "out.png"
+    logs = tmp_path / "logs"
+
+    run = run_voiceos("bench", str(wav), "--json", str(out_json), "--csv", str(out_csv), "--plot", str(out_png),
+                      "--log-dir", str(logs))
+    assert run.returncode == 0, run.stderr
+    assert "voice_to_voice_ms" in run.stdout and "p50" in run.stdout  # the tables go to stdout
+    assert "session log" in run.stderr and "session log" not in run.stdout  # messages go to stderr
+
+    doc = json.loads(out_json.read_text())
+    check_document(doc, wav)
+    assert Path(doc["session_log"]).parent == logs
+
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == len(doc["turns"]) and rows[0]["utterance"] == wav.stem
+    assert float(rows[0]["voice_to_voice_ms"]) == doc["turns"][0]["voice_to_voice_ms"]
+
+    png = out_png.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    planted = plant_regression(doc, tmp_path / "planted.json")
+    again = run_voiceos("bench", str(wav), "--compare", str(planted), "--log-dir", str(logs))
+    assert again.returncode != 0, again.stdout + again.stderr
+    assert "regression: streaming voice_to_voice_ms" in again.stdout
+    assert "REGRESSION" in again.stdout and "rule:" in again.stdout
