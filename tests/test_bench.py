@@ -87,3 +87,38 @@ def test_bench_smoke_and_compare(speech_dir: Path, tmp_path: Path) -> None:
     assert again.returncode != 0, again.stdout + again.stderr
     assert "regression: streaming voice_to_voice_ms" in again.stdout
     assert "REGRESSION" in again.stdout and "rule:" in again.stdout
+
+
+def test_default_corpus_is_spoken_once_and_reused() -> None:
+    """`voiceos bench` alone needs no files: espeak-ng speaks the corpus into the user cache, once."""
+    from voiceos.bench import BenchOptions, corpus_files, default_corpus_dir, load_items
+    from voiceos.config import SAMPLE_RATE, Config
+
+    files = corpus_files(BenchOptions(), Config())
+    assert 4 <= len(files) <= 6 and all(f.parent == default_corpus_dir() for f in files)
+    items = load_items(files)
+    for item in items:
+        assert item.reference, item.name
+        assert 1.0 < item.seconds < 6.0, item
+        assert abs(item.samples[: int(0.25 * SAMPLE_RATE)]).max() < 0.01  # the silence padding before the phrase
+        assert abs(item.samples).max() > 0.1
+    stamps = {p.name: p.stat().st_mtime_ns for p in default_corpus_dir().iterdir()}
+    assert corpus_files(BenchOptions(), Config()) == files
+    assert {p.name: p.stat().st_mtime_ns for p in default_corpus_dir().iterdir()} == stamps
+
+
+def test_compare_flags_only_changes_beyond_noise() -> None:
+    from voiceos.bench import Aggregate, compare
+
+    def agg(p50: float, p90: float) -> Aggregate:
+        return Aggregate(5, p50, p90, p90, p50)
+
+    old = {"aggregates": {"streaming": {
+        "voice_to_voice_ms": {"p50": 1000.0, "p90": 1200.0},  # noisy: 2 × 200 ms allowed
+        "stt_ms": {"p50": 100.0, "p90": 101.0},  # steady: the 20 ms floor applies
+        "decode_tps": {"p50": 20.0, "p90": 21.0},  # higher is better
+    }}}
+    new = {"streaming": {"voice_to_voice_ms": agg(1350.0, 1400.0), "stt_ms": agg(125.0, 130.0),
+                         "decode_tps": agg(15.0, 16.0)}}
+    verdicts = {d.key: d.regression for d in compare(old, new)}
+    assert verdicts == {"voice_to_voice_ms": False, "stt_ms": True, "decode_tps": True}

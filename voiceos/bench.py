@@ -38,6 +38,7 @@ from voiceos.config import SAMPLE_RATE, Config
 from voiceos.errors import AudioInputError, ConfigError, VoiceosError
 from voiceos.session import Engines, Session, load_engines, machine, model_info, versions
 from voiceos.stt import word_error_rate
+from voiceos.tts import SpeechSynthesizer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,12 @@ SCHEMA = "voiceos-bench/1"
 REGRESSION_EXIT_CODE = 1
 TRANSCRIPTS = "transcripts.tsv"
 CORPUS_PAD_S = 0.3  # silence around each phrase of the default corpus
-DEFAULT_PHRASES = (  # the built-in corpus: short things a person might say to Samantha
-    ("hello.wav", "Hi Samantha, I just got back from a long walk."),
-    ("favourite.wav", "What is your favourite time of day?"),
-    ("sister.wav", "My sister is moving to Lisbon next month."),
-    ("tired.wav", "Do you ever get tired of talking to people?"),
-    ("smile.wav", "Tell me something that made you smile today."),
+DEFAULT_PHRASES = (  # the built-in corpus: short things a person might say, each heard exactly by tiny.en
+    ("01-hello.wav", "Hi Samantha, I just got back from a long walk."),
+    ("02-morning.wav", "How are you feeling this morning?"),
+    ("03-sister.wav", "My sister is moving to a new city next month."),
+    ("04-music.wav", "What kind of music do you like?"),
+    ("05-beach.wav", "I think I will go to the beach this weekend."),
 )
 # The waterfall: (label, key of the turn record's trace_ms), every time measured from the end of speech.
 STAGES = (
@@ -209,8 +210,6 @@ def ensure_default_corpus(config: Config, folder: Path | None = None) -> Path:
     wanted = dict(DEFAULT_PHRASES)
     if read_transcripts(folder) == wanted and all((folder / name).is_file() for name in wanted):
         return folder
-    from voiceos.tts import SpeechSynthesizer
-
     print(f"voiceos: making the built-in benchmark corpus in {folder}", file=sys.stderr)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".bench-corpus-", dir=folder.parent))
@@ -218,7 +217,7 @@ def ensure_default_corpus(config: Config, folder: Path | None = None) -> Path:
     try:
         pad = np.zeros(int(CORPUS_PAD_S * SAMPLE_RATE), np.float32)
         for name, text in DEFAULT_PHRASES:
-            write_wav(tmp / name, np.concatenate([pad, synth.synthesize(text).samples, pad]))
+            write_wav(tmp / name, np.concatenate([pad, speak(synth, text), pad]))
         (tmp / TRANSCRIPTS).write_text("".join(f"{n}\t{t}\n" for n, t in DEFAULT_PHRASES), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
@@ -227,6 +226,16 @@ def ensure_default_corpus(config: Config, folder: Path | None = None) -> Path:
         synth.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def speak(synth: SpeechSynthesizer, text: str, attempts: int = 3) -> np.ndarray:
+    """espeak-ng through pyttsx3 now and then hands back an empty file: try again rather than keep silence."""
+    for _ in range(attempts):
+        samples = synth.synthesize(text).samples
+        if len(samples) >= 0.5 * SAMPLE_RATE:
+            return samples
+        log.warning("espeak-ng returned %.2f s of audio for %r; trying again", len(samples) / SAMPLE_RATE, text)
+    raise VoiceosError(f"espeak-ng gave no audio for {text!r} ({attempts} attempts); see `voiceos doctor`")
 
 
 def corpus_files(options: BenchOptions, config: Config) -> list[Path]:
@@ -335,10 +344,15 @@ def turn_metrics(step: Step, item: BenchItem, record: dict[str, Any], *, part: i
         endpoint_ms=tm.get("endpoint"), stt_ms=tm.get("stt"), stt_rtf=tm.get("stt_rtf"),
         llm_first_token_ms=tm.get("llm_first_token"), first_clause_ms=tm.get("first_clause"),
         tts_first_audio_ms=tm.get("tts_first_audio"), voice_to_voice_ms=tm.get("voice_to_voice"),
-        decode_tps=record.get("llm", {}).get("decode_tps"), wer=wer,
+        decode_tps=positive(record.get("llm", {}).get("decode_tps")), wer=wer,
         used_fraction=record.get("pauses", {}).get("used_fraction"),
         trace_ms=dict(record.get("trace_ms", {})),
     )
+
+
+def positive(value: Any) -> float | None:
+    """A rate of 0 means "not measured" (e.g. a reply of one token), not "infinitely slow"."""
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 @contextmanager
@@ -518,8 +532,14 @@ def write_csv(path: Path, turns: Sequence[TurnMetrics]) -> None:
             writer.writerow(row)
 
 
+def turn_label(turn: TurnMetrics) -> str:
+    return f"run {turn.run} {turn.utterance}" + (f" ({turn.part + 1})" if turn.part else "")
+
+
 def plot_waterfall(path: Path, turns: Sequence[TurnMetrics]) -> Path:
-    """Per turn, one bar per stage from the end of speech to when the stage was reached; modes side by side."""
+    """Per turn, one bar per stage from the end of speech to when the stage was reached; modes side by side.
+
+    Rows are shared between the modes, so the same utterance of the same run sits at the same height."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -527,32 +547,17 @@ def plot_waterfall(path: Path, turns: Sequence[TurnMetrics]) -> Path:
 
     answered = [t for t in turns if t.answered]
     modes = list(dict.fromkeys(t.mode for t in answered)) or ["streaming"]
-    rows = max([sum(1 for t in answered if t.mode == m) for m in modes] + [1])
+    rows = list(dict.fromkeys(turn_label(t) for t in answered)) or ["(no answered turn)"]
     ncol = len(STAGES) if len(modes) > 1 else 3
     legend_in = 0.3 * math.ceil(len(STAGES) / ncol)  # inches of legend above the plots
-    fig, axes = plt.subplots(1, len(modes), figsize=(max(8.0, 6.5 * len(modes)), 1.6 + legend_in + 0.62 * rows),
-                             sharex=True, squeeze=False)
-    height = 0.8 / len(STAGES)
+    fig, axes = plt.subplots(1, len(modes), figsize=(max(8.0, 6.5 * len(modes)), 1.6 + legend_in + 0.62 * len(rows)),
+                             sharex=True, sharey=True, squeeze=False)
     for ax, mode in zip(axes[0], modes):
-        mine = [t for t in answered if t.mode == mode]
-        for i, turn in enumerate(mine):
-            for j, (label, key) in enumerate(STAGES):
-                v = turn.trace_ms.get(key)
-                if v is None:
-                    continue
-                y = i - 0.4 + (j + 0.5) * height
-                ax.barh(y, v, height=height * 0.9, color=STAGE_COLOURS[j], label=label if i == 0 else None)
-                if key == "first_sample_out":
-                    ax.text(max(v, 0.0), y, f" {v:.0f} ms", va="center", fontsize=7)
-        ax.set_yticks(range(len(mine)))
-        ax.set_yticklabels([f"run {t.run} {t.utterance}" + (f" ({t.part + 1})" if t.part else "") for t in mine],
-                           fontsize=8)
-        ax.set_ylim(len(mine) - 0.5, -0.5)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.margins(x=0.1)  # room for the voice-to-voice label
-        ax.grid(axis="x", ls=":", alpha=0.6)
+        draw_stages(ax, [t for t in answered if t.mode == mode], rows)
         ax.set_title(f"{mode}: stages from the end of speech", fontsize=10)
-        ax.set_xlabel("ms after the end of the user's speech")
+    axes[0][0].set_yticks(range(len(rows)))
+    axes[0][0].set_yticklabels(rows, fontsize=8)
+    axes[0][0].set_ylim(len(rows) - 0.5, -0.5)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - (legend_in + 0.1) / fig.get_figheight()))
@@ -560,6 +565,27 @@ def plot_waterfall(path: Path, turns: Sequence[TurnMetrics]) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def draw_stages(ax: Any, turns: Sequence[TurnMetrics], rows: list[str]) -> None:
+    """One panel of the waterfall: a group of thin bars per turn, on the row named like the turn."""
+    height = 0.8 / len(STAGES)
+    labelled: set[str] = set()
+    for turn in turns:
+        i = rows.index(turn_label(turn))
+        for j, (label, key) in enumerate(STAGES):
+            v = turn.trace_ms.get(key)
+            if v is None:
+                continue
+            y = i - 0.4 + (j + 0.5) * height
+            ax.barh(y, v, height=height * 0.9, color=STAGE_COLOURS[j], label=None if label in labelled else label)
+            labelled.add(label)
+            if key == "first_sample_out":
+                ax.text(max(v, 0.0), y, f" {v:.0f} ms", va="center", fontsize=7)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.margins(x=0.1)  # room for the voice-to-voice label
+    ax.grid(axis="x", ls=":", alpha=0.6)
+    ax.set_xlabel("ms after the end of the user's speech")
 
 
 # --- comparison with an earlier run ---------------------------------------------------------------------
@@ -605,8 +631,8 @@ def compare(old: dict[str, Any], new: dict[str, dict[str, Aggregate]]) -> list[D
         if not isinstance(old_mode, dict):
             continue
         for spec in METRICS:
-            o, n = old_mode.get(spec.key), metrics[spec.key]
-            if not isinstance(o, dict) or o.get("p50") is None or n.p50 is None:
+            o, n = old_mode.get(spec.key), metrics.get(spec.key)
+            if not isinstance(o, dict) or o.get("p50") is None or n is None or n.p50 is None:
                 continue
             allowed = noise_allowance(spec, o)
             worse = (float(o["p50"]) - n.p50) if spec.higher_is_better else (n.p50 - float(o["p50"]))
@@ -662,7 +688,8 @@ def run_bench(config: Config, options: BenchOptions) -> int:
     baseline = load_baseline(options.compare) if options.compare else None
     items = load_items(corpus_files(options, config))  # bad files fail before the models load
     steps = plan(items, options.runs, modes, options.conversation)
-    warmups = [Step(0, mode, tuple(items[:1]), 0) for mode in modes]
+    shortest = min(items, key=lambda item: item.seconds)
+    warmups = [Step(0, mode, (shortest,), 0) for mode in modes]  # not counted
     status(f"bench: {len(items)} utterance(s) × {options.runs} run(s), mode {' + '.join(modes)}"
            f"{', one conversation per run' if options.conversation else ''}; one warm-up turn per mode first")
     engines = load_engines(config, progress=status)

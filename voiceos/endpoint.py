@@ -147,9 +147,8 @@ class TurnDetector:
                     events.append(TurnEvent("partial", end))
                 if end - self.speech_start >= self.cfg.max_turn_s:
                     events.append(self._end(end))
-            else:
-                self.phase = Phase.PAUSE
-            return events
+                return events
+            self.phase = Phase.PAUSE  # this frame is the first of the pause: fall through and time it
         # PAUSE
         if self._run >= 3:  # ~96 ms of speech: the user goes on
             self.longest_pause_s = max(self.longest_pause_s, self._run_start - self.last_voiced_end)

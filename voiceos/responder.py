@@ -190,7 +190,7 @@ class Responder:
         job.started_t = self.clock.now()
         # Words are not needed to answer; their timestamps cost as much again, so they are found after
         # the reply is written (below), while Samantha is already speaking.
-        transcript = self.stt.transcribe(job.audio, word_timestamps=job.naive, full_window=job.naive)
+        transcript = self.stt.transcribe(job.audio, word_timestamps=False, full_window=job.naive)
         job.transcript = transcript
         job.stt_done_t = self.clock.now()
         if transcript.is_empty or job.cancelled():
