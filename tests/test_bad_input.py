@@ -117,8 +117,8 @@ def write_pcm16(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
 
 @pytest.fixture(scope="module")
 def quiet_runs(tmp_path_factory: pytest.TempPathFactory, cli_env: dict[str, str]) -> dict[str, DemoRun]:
-    """A silent WAV and a white-noise WAV, each through its own demo; run side by side (the demo waits for
-    a reply that never comes, which costs wall time, not CPU)."""
+    """A silent WAV and a white-noise WAV, each through its own demo. The demo then waits for a reply that
+    never comes (wall time, not CPU), so the second starts once the first has loaded its models."""
     root = tmp_path_factory.mktemp("quiet")
     rng = np.random.default_rng(3)
     wavs = {
@@ -126,14 +126,21 @@ def quiet_runs(tmp_path_factory: pytest.TempPathFactory, cli_env: dict[str, str]
         "noise": write_pcm16(root / "noise.wav", (0.3 * rng.standard_normal(3 * 16000)).astype(np.float32)),
     }
     env = dict(os.environ) | cli_env
-    procs = {}
+    procs: dict[str, tuple[subprocess.Popen[str], list[str]]] = {}
     for name, wav in wavs.items():
-        procs[name] = subprocess.Popen([*VOICEOS, *demo_args(wav, root / name)], stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        p = subprocess.Popen([*VOICEOS, *demo_args(wav, root / name)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        early: list[str] = []
+        assert p.stderr is not None
+        for line in p.stderr:  # until the models are loaded and the demo runs
+            early.append(line)
+            if line.startswith("voiceos: demo:") or "error" in line:
+                break
+        procs[name] = (p, early)
     runs = {}
-    for name, p in procs.items():
-        stdout, stderr = p.communicate(timeout=300)
-        proc = subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr)
+    for name, (p, early) in procs.items():
+        stdout, stderr = p.communicate(timeout=600)
+        proc = subprocess.CompletedProcess(p.args, p.returncode, stdout, "".join(early) + stderr)
         runs[name] = DemoRun(proc, root / name / "out", root / name / "log")
     return runs
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.conftest import ROOT, references
+from conftest import ROOT, references
 
 pytestmark = [pytest.mark.models, pytest.mark.pulse]
 
@@ -161,3 +160,15 @@ def test_talking_over_her_stops_her_and_is_logged(pulse, chat: Chat, speech_dir:
     quiet_from = next(k for k in range(len(after)) if k + 1 >= len(after) or after[k + 1] - after[k] > 30)
     stopped = talk + after[quiet_from] * 0.01 if len(after) else talk
     assert stopped - talk <= 0.3 + 0.2 + 0.15, f"she kept talking {stopped - talk:.2f} s over the user"
+
+
+def test_ctrl_c_in_the_middle_of_a_reply_keeps_what_was_said(pulse, chat: Chat, speech_dir: Path) -> None:
+    pulse.play(speech_dir / "spk1_snt2.wav", "vmic").wait()
+    wait_until(lambda: count(chat.log_dir, "reply_start") >= 1, 60, "her reply to start")
+    time.sleep(0.3)
+    assert chat.stop() == 0, chat.err_path.read_text()
+    recs = records(chat.log_dir)  # every line whole
+    assert [r["type"] for r in recs][-1] == "session_end"
+    turns = [r for r in recs if r["type"] == "turn"]
+    assert len(turns) == 1 and turns[0]["reply"]["interrupted"] is True
+    assert "Traceback" not in chat.err_path.read_text()

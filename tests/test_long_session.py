@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import run_voiceos
+from conftest import run_voiceos
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -446,12 +447,12 @@ def turns_table(turns: Sequence[TurnMetrics]) -> Table:
                 "tok/s", "WER", "used", "CPU s"):
         table.add_column(col, overflow="fold", justify="left" if col in ("mode", "utterance", "heard") else "right")
     for t in turns:
-        name = t.utterance + (f" ({t.part + 1})" if t.part else "")
+        name = escape(t.utterance + (f" ({t.part + 1})" if t.part else "") + (" [cut]" if t.interrupted else ""))
         if not t.answered:
             table.add_row(str(t.run), t.mode, name, "[red]not answered[/]", *["-"] * 11)
             continue
         table.add_row(
-            str(t.run), t.mode, name, t.heard[:32], fmt(t.endpoint_ms), fmt(t.stt_ms), fmt(t.stt_rtf, 3),
+            str(t.run), t.mode, name, escape(t.heard[:32]), fmt(t.endpoint_ms), fmt(t.stt_ms), fmt(t.stt_rtf, 3),
             fmt(t.llm_first_token_ms), fmt(t.first_clause_ms), fmt(t.tts_first_audio_ms), fmt(t.voice_to_voice_ms),
             fmt(t.decode_tps, 1), fmt(t.wer, 2), fmt(t.used_fraction, 2), fmt(t.cpu_s, 2),
         )
@@ -580,8 +581,11 @@ def draw_stages(ax: Any, turns: Sequence[TurnMetrics], rows: list[str]) -> None:
             y = i - 0.4 + (j + 0.5) * height
             ax.barh(y, v, height=height * 0.9, color=STAGE_COLOURS[j], label=None if label in labelled else label)
             labelled.add(label)
-            if key == "first_sample_out":
-                ax.text(max(v, 0.0), y, f" {v:.0f} ms", va="center", fontsize=7)
+        ends = [v for _, key in STAGES if (v := turn.trace_ms.get(key)) is not None]
+        v2v = turn.trace_ms.get("first_sample_out")
+        note = (f" {v2v:.0f} ms" if v2v is not None else "") + (" (talked over, cut)" if turn.interrupted else "")
+        ax.text(max([*ends, 0.0]), i + 0.4 - 0.5 * height, note, va="center", fontsize=7,
+                color="#c0392b" if turn.interrupted else "black")
     ax.axvline(0, color="black", lw=0.8)
     ax.margins(x=0.1)  # room for the voice-to-voice label
     ax.grid(axis="x", ls=":", alpha=0.6)

@@ -147,16 +147,23 @@ class LocalLlm:
         stats.reused_tokens = min(self._cached_prefix(tokens), len(tokens) - 1)
         stats.read_tokens = self._prefill_tokens(tokens, cancelled, keep_last=True)
         self._llm.set_seed(seed if seed is not None else cfg.seed)
+        try:
+            yield from self._decode(tokens, cancelled, stats, limit, temperature, started)
+        finally:
+            if stats.first_token_ms:
+                stats.decode_s = time.perf_counter() - started - stats.first_token_ms / 1000.0
+
+    def _decode(self, tokens: list[int], cancelled: Callable[[], bool], stats: GenerationStats, limit: int,
+                temperature: float | None, started: float) -> Iterator[str]:
+        cfg = self.config
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
-        first_at = 0.0
         for token in self._llm.generate(
             tokens, top_k=cfg.top_k, top_p=cfg.top_p, temp=cfg.temperature if temperature is None else temperature,
             repeat_penalty=cfg.repeat_penalty, reset=True,
         ):
             if stats.generated_tokens == 0:
-                first_at = time.perf_counter()
-                stats.first_token_ms = (first_at - started) * 1000.0
+                stats.first_token_ms = (time.perf_counter() - started) * 1000.0
             stats.generated_tokens += 1
             if token in self._stop_ids:
                 break
@@ -176,7 +183,6 @@ class LocalLlm:
             pending += decoder.decode(b"", final=True)
         if pending and _stop_position(pending, self.fmt.stops) is None:
             yield pending
-        stats.decode_s = time.perf_counter() - first_at if first_at else 0.0
 
     def reset(self) -> None:
         self._llm.reset()

@@ -69,15 +69,26 @@ class SpeechSynthesizer:
     def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
         """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
         started = time.perf_counter()
+        samples = np.zeros(0, np.float32)
+        for _attempt in range(3):  # pyttsx3's espeak driver rarely hands back an empty file: try again
+            samples = self._synthesize_once(text)
+            if samples.size or not any(ch.isalnum() for ch in text):
+                break
+            log.warning("espeak-ng returned no audio for a clause; retrying")
+        self.last_ms = (time.perf_counter() - started) * 1000.0
+        return AudioChunk(samples, SAMPLE_RATE, start)
+
+    def _synthesize_once(self, text: str) -> np.ndarray:
+        if self._path.exists():
+            self._path.unlink()
         self._engine.save_to_file(text, str(self._path))
         self._engine.runAndWait()
+        if not self._path.exists():
+            return np.zeros(0, np.float32)
         with wave.open(str(self._path), "rb") as wav:
             rate = wav.getframerate()
             pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-        samples = resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE)
-        samples = trim_silence(samples)
-        self.last_ms = (time.perf_counter() - started) * 1000.0
-        return AudioChunk(samples, SAMPLE_RATE, start)
+        return trim_silence(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))
 
     def close(self) -> None:
         self._dir.cleanup()

@@ -185,13 +185,23 @@ class VoiceLoop:
             self._utt.frames.append(frame)
         else:
             self._preroll.append((frame, t))
+            if self._active is not None and not self._audible(self._active):
+                self._active.utt.frames.append(frame)  # kept in case the user was not done after all
         for event in self.detector.push(prob, t):
             getattr(self, f"_on_{event.kind}")(event.t)
         self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
 
     # --- turn events ------------------------------------------------------------------------------
 
+    def _audible(self, active: ActiveTurn) -> bool:
+        progress = self.speaker.progress.get(active.job.reply_id)
+        return progress is not None and progress.played > 0
+
     def _on_start(self, t: float) -> None:
+        active = self._active
+        if active is not None and not self._audible(active):
+            self._reopen(active, t)
+            return
         frames = [f for f, _ in self._preroll]
         audio_start = self._preroll[0][1] if self._preroll else t
         self._preroll.clear()
@@ -201,6 +211,22 @@ class VoiceLoop:
             utt.over_reply = self._active.job.reply_id
         self._utt = utt
         log.debug("speech start %.2f", t)
+
+    def _reopen(self, active: ActiveTurn, t: float) -> None:
+        """The user speaks again before Samantha has said a word: they were not done. Her reply is
+        dropped unheard and their turn goes on, first half included."""
+        self.speaker.stop()
+        active.job.cancel.set()
+        self.voice.discard(active.job.reply_id)
+        utt = active.utt
+        pause_start = (utt.end_t or t) - utt.required_silence_s
+        self.log.write("turn_reopened", utterance=utt.utt_id, reply_id=active.job.reply_id,
+                       pause_s=round(t - pause_start, 3))
+        self.detector.longest_pause_s = max(self.detector.longest_pause_s, t - pause_start)
+        utt.end_t, utt.job = None, None
+        self._active = None
+        self._utt = utt
+        self._preroll.clear()
 
     def _on_partial(self, t: float) -> None:
         if self.mode == "streaming" and self._utt is not None and self.responder.idle():

@@ -19,7 +19,12 @@ from voiceos.stt import Word
 
 HOP_S = 0.01
 MIN_GAP_S = 0.06  # shorter silences are closures inside speech, not pauses
-DISTANCE_WEIGHT = 0.5  # seconds of silence a boundary "pays" per second it sits away from that silence
+# What a boundary "pays" (seconds of silence) per second it sits away from a silence. Whisper's boundaries
+# fall inside the pause or late (it lets the word before stretch over the pause, or puts the next word's
+# start a little after its onset) far more often than early, so a silence lying after Whisper's boundary
+# costs more than one lying before it.
+LATE_WEIGHT = 0.5  # the silence ends before Whisper's boundary
+EARLY_WEIGHT = 1.5  # the silence starts after Whisper's boundary
 MIN_WORD_S = 0.01
 
 
@@ -60,9 +65,10 @@ def silent_runs(mask: np.ndarray, lo: int, hi: int, min_frames: int = 1) -> list
 def _align(bounds: list[tuple[float, float]], runs: list[tuple[float, float]]) -> list[int | None]:
     """Match silences to word boundaries in order; each used at most once. Returns a run index per boundary.
 
-    A match scores the silence's length minus `DISTANCE_WEIGHT` × how far it lies from Whisper's boundary
-    (the stretch between its end of one word and start of the next); the alignment maximising the total wins,
-    so every long pause finds a boundary and a short closure inside a word only takes a boundary that is close.
+    A match scores the silence's length minus how far it lies from Whisper's boundary (the stretch between
+    its end of one word and start of the next), weighted by `LATE_WEIGHT`/`EARLY_WEIGHT`; the alignment
+    maximising the total wins, so every long pause finds a boundary and a short closure inside a word only
+    takes a boundary that is close.
     """
     nb, nr = len(bounds), len(runs)
     score = np.zeros((nb + 1, nr + 1))
@@ -70,8 +76,7 @@ def _align(bounds: list[tuple[float, float]], runs: list[tuple[float, float]]) -
 
     def gain(i: int, j: int) -> float:
         (w0, w1), (r0, r1) = bounds[i], runs[j]
-        distance = max(0.0, r0 - w1, w0 - r1)
-        return (r1 - r0) - DISTANCE_WEIGHT * distance
+        return (r1 - r0) - LATE_WEIGHT * max(0.0, w0 - r1) - EARLY_WEIGHT * max(0.0, r0 - w1)
 
     for i in range(nb + 1):
         for j in range(nr + 1):
@@ -120,7 +125,10 @@ def refine_words(words: list[Word], samples: np.ndarray) -> list[Word]:
     begin = float((lo + sound[0]) * HOP_S) if sound.size else first.start
     lo, hi = idx(last.start), idx(last.end + 0.4)
     sound = np.flatnonzero(~silent[lo:hi])
-    finish = float((lo + sound[-1] + 1) * HOP_S) if sound.size else last.end
+    if not sound.size:  # Whisper put its last word on silence or past the audio: speech ends at the last sound
+        lo, hi = idx(begin), n
+        sound = np.flatnonzero(~silent[lo:hi])
+    finish = float((lo + sound[-1] + 1) * HOP_S) if sound.size else min(last.end, n * HOP_S)
     finish = max(finish, begin + MIN_WORD_S * len(words))
     if len(words) == 1:
         return [replace(first, start=begin, end=finish)]
