@@ -159,6 +159,14 @@ def test_silence_and_noise_get_no_reply(kind: str, quiet_runs: dict[str, DemoRun
     assert run.of_type("session_end")[0]["turns"] == 0
 
 
+@pytest.mark.models
+@pytest.mark.xfail(strict=True, reason="audio_in.py bug: WavSource waits max_wait_s (60 s) for turn_done() after a "
+                   "file in which no speech was ever detected; nothing will answer it, so the demo stalls and warns")
+@pytest.mark.parametrize("kind", ["silent", "noise"])
+def test_silence_does_not_leave_the_demo_waiting_for_a_reply(kind: str, quiet_runs: dict[str, DemoRun]) -> None:
+    assert "no reply after" not in quiet_runs[kind].proc.stderr
+
+
 # --- odd but valid formats of real speech ----------------------------------------------------------------------
 
 

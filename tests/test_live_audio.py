@@ -172,3 +172,23 @@ def test_ctrl_c_in_the_middle_of_a_reply_keeps_what_was_said(pulse, chat: Chat, 
     turns = [r for r in recs if r["type"] == "turn"]
     assert len(turns) == 1 and turns[0]["reply"]["interrupted"] is True
     assert "Traceback" not in chat.err_path.read_text()
+
+
+def test_audio_server_vanishing_mid_session_ends_with_one_line(speech_dir: Path, tmp_path: Path) -> None:
+    from voiceos.virtual_audio import PulseRig
+
+    rig = PulseRig(tmp_path / "pulse").start()
+    try:
+        chat = Chat(rig, tmp_path)
+        rig.play(speech_dir / "spk1_snt4.wav", "vmic").wait()
+        wait_until(lambda: count(chat.log_dir, "reply_start") >= 1, 60, "her reply to start")
+    finally:
+        rig.stop()  # the microphone and speaker vanish
+    chat.proc.wait(timeout=30)
+    err = chat.err_path.read_text()
+    assert chat.proc.returncode != 0
+    assert "Traceback" not in err
+    assert "voiceos: error:" in err and "device" in err
+    recs = records(chat.log_dir)  # still whole JSON, line by line
+    assert [r["type"] for r in recs][-1] == "session_end"
+    assert any(r["type"] == "error" for r in recs)

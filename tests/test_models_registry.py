@@ -71,6 +71,12 @@ def test_models_list_shows_every_registry_model_as_installed() -> None:
         assert installed == "yes", rows[entry.name]
 
 
+def test_bare_models_command_lists_too() -> None:
+    proc = run_voiceos("models")
+    assert proc.returncode == 0, proc.stderr
+    assert {e.name for e in REGISTRY} <= set(table_rows(proc.stdout))
+
+
 def test_models_list_says_not_installed_in_an_empty_models_folder(tmp_path: Path) -> None:
     shutil.copy(MODELS / "registry.toml", tmp_path / "registry.toml")
     proc = run_voiceos("models", "list", env={"VOICEOS_MODELS_DIR": str(tmp_path)})

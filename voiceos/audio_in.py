@@ -23,6 +23,8 @@ from voiceos.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
+STALL_S = 2.0  # an input stream silent this long (no blocks at all, not quiet audio) has lost its device
+
 
 class AudioSource(Protocol):
     overflows: int
@@ -85,6 +87,7 @@ class MicrophoneSource:
         self._queue: queue.Queue[tuple[np.ndarray, float]] = queue.Queue()
         self._stream: Any = None
         self._rate = SAMPLE_RATE
+        self._last_block = time.perf_counter()
         self._received = 0  # samples received from the device
         self._origins: collections.deque[float] = collections.deque(maxlen=300)
 
@@ -109,6 +112,7 @@ class MicrophoneSource:
                 )
                 stream.start()
                 self._stream = stream
+                self._last_block = time.perf_counter() + 3.0  # grace for the first block
                 log.info("microphone open at %d Hz (device %s)", rate, self.device)
                 return
             except Exception as exc:
@@ -122,9 +126,13 @@ class MicrophoneSource:
         try:
             samples, perf_t = self._queue.get(timeout=timeout)
         except queue.Empty:
-            if self._stream is not None and not self._stream.active:
-                raise DeviceError("the input device stopped delivering audio (unplugged?)") from None
+            silent_for = time.perf_counter() - self._last_block
+            if (self._stream is not None and not self._stream.active) or silent_for > STALL_S:
+                raise DeviceError(
+                    f"the input device stopped delivering audio ({silent_for:.1f} s without a block; unplugged?)"
+                ) from None
             return None
+        self._last_block = time.perf_counter()
         start = self._anchor(self.clock.at(perf_t), len(samples))
         if self._rate != SAMPLE_RATE:
             samples = resample(samples, self._rate, SAMPLE_RATE)

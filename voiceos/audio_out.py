@@ -146,7 +146,7 @@ class Speaker(_PlaybackCore):
         return self
 
     def alive(self) -> bool:
-        return self._stream is not None and self._stream.active
+        return self._stream is not None and self._stream.active and not self._stream.stopped
 
     def close(self) -> None:
         if self._stream is not None:

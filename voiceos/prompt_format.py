@@ -13,39 +13,34 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PromptFormat:
     name: str
+    system: str  # the opening, with {system}
+    user_open: str  # before the user's words
+    reply_open: str  # after the user's words, before the reply
+    reply_close: str  # after a reply
     stops: tuple[str, ...]  # text that ends a reply
+    reply_lead: str = ""  # between `reply_open` and an earlier reply (the space a model writes itself)
 
     def render(self, system: str, turns: list[tuple[str, str]], user: str, *, close_user: bool) -> str:
         """`turns` are earlier (user, reply) pairs; `user` is the new turn, left open while it is partial."""
-        if self.name == "chatml":
-            out = [f"<|im_start|>system\n{system}<|im_end|>\n"]
-            for u, a in turns:
-                out.append(f"<|im_start|>user\n{u}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>\n")
-            out.append(f"<|im_start|>user\n{user}")
-            if close_user:
-                out.append("<|im_end|>\n<|im_start|>assistant\n")
-            return "".join(out)
-        if self.name == "gemma":
-            out = [f"<start_of_turn>user\n{system}<end_of_turn>\n<start_of_turn>model\nOkay.<end_of_turn>\n"]
-            for u, a in turns:
-                out.append(f"<start_of_turn>user\n{u}<end_of_turn>\n<start_of_turn>model\n{a}<end_of_turn>\n")
-            out.append(f"<start_of_turn>user\n{user}")
-            if close_user:
-                out.append("<end_of_turn>\n<start_of_turn>model\n")
-            return "".join(out)
-        # transcript, for base models
-        out = [f"{system}\n\nWhat follows is a spoken conversation between Samantha and her friend.\n\n"]
+        out = [self.system.format(system=system)]
         for u, a in turns:
-            out.append(f"Friend: {u}\nSamantha: {a}\n")
-        out.append(f"Friend: {user}")
+            out.append(f"{self.user_open}{u}{self.reply_open}{self.reply_lead}{a}{self.reply_close}")
+        out.append(f"{self.user_open}{user}")
         if close_user:
-            out.append("\nSamantha:")
+            out.append(self.reply_open)
         return "".join(out)
 
 
-CHATML = PromptFormat("chatml", ("<|im_end|>", "<|im_start|>", "<|endoftext|>"))
-GEMMA = PromptFormat("gemma", ("<end_of_turn>", "<start_of_turn>"))
-TRANSCRIPT = PromptFormat("transcript", ("\n", "Friend:"))
+CHATML = PromptFormat(
+    "chatml", "<|im_start|>system\n{system}<|im_end|>\n", "<|im_start|>user\n",
+    "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n", ("<|im_end|>", "<|im_start|>", "<|endoftext|>"))
+GEMMA = PromptFormat(
+    "gemma", "<start_of_turn>user\n{system}<end_of_turn>\n<start_of_turn>model\nOkay.<end_of_turn>\n",
+    "<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n", "<end_of_turn>\n",
+    ("<end_of_turn>", "<start_of_turn>"))
+TRANSCRIPT = PromptFormat(
+    "transcript", "{system}\n\nWhat follows is a spoken conversation between Samantha and her friend.\n\n",
+    "Friend: ", "\nSamantha:", "\n", ("\n", "Friend:"), reply_lead=" ")
 
 
 def format_for(metadata: dict[str, str]) -> PromptFormat:

@@ -11,7 +11,7 @@ from voiceos.audio import read_wav, write_wav
 from voiceos.audio_in import MicrophoneSource, WavSource, WavTurn, check_default_device
 from voiceos.audio_out import InstantSpeaker, Speaker, VirtualSpeaker
 from voiceos.config import Config
-from voiceos.errors import DeviceError
+from voiceos.errors import DeviceError, VoiceosError
 from voiceos.ledger import summary_line
 from voiceos.session import Session, load_engines
 
@@ -73,6 +73,9 @@ def chat(config: Config) -> int:
             speaker.close()
     except KeyboardInterrupt:  # Ctrl-C is how a chat ends: a clean exit, not an error
         reason = "ended with Ctrl-C"
+    except VoiceosError as exc:
+        reason = f"error: {exc}"
+        raise
     finally:
         session.close(reason)
         status(f"session log: {session.log.path}")
@@ -119,6 +122,9 @@ def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = Fals
         status(f"{result.turns} turn(s) answered, {result.dropped} dropped; replies in {out_dir}")
     except KeyboardInterrupt:
         reason = "interrupted"
+        raise
+    except VoiceosError as exc:
+        reason = f"error: {exc}"
         raise
     finally:
         session.close(reason)
