@@ -133,8 +133,6 @@ def test_a_very_long_utterance_is_cut_into_a_turn() -> None:
     assert "partial" in kinds(events, partial=True)  # a long stretch of speech is transcribed while the user talks
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py: `_last_partial` is not reset on resume, so `partial` fires "
-                   "4 s after speech start even when pauses (already transcribed by `speculate`) broke the speech")
 def test_partial_comes_only_after_unbroken_speech() -> None:
     events = run([(QUIET, 0.5), (SPEECH, 1.5), (QUIET, 0.6), (SPEECH, 1.5), (QUIET, 0.6), (SPEECH, 1.5),
                   (QUIET, 3.0)])

@@ -78,7 +78,7 @@ def test_the_turn_record_holds_what_design_promises(recorded: Recorded) -> None:
     assert len(user["words"]) == 7
     for w in user["words"]:
         assert set(w) >= {"word", "start", "end", "prob"}
-        assert user["speech_start"] - 0.1 <= w["start"] <= w["end"] <= user["speech_end"] + 1e-6
+        assert user["speech_start"] - 0.3 <= w["start"] <= w["end"] <= user["speech_end"] + 1e-6  # one clock
     assert reply["text"].strip() and reply["interrupted"] is False
     for key in ("endpoint", "stt", "llm_first_token", "first_clause", "tts_first_audio", "voice_to_voice"):
         assert isinstance(timings[key], int | float), key

@@ -115,8 +115,6 @@ def test_bullet_lists_become_plain_speech() -> None:
     assert words(" ".join(clauses)) == words("Three things walks by the sea good books hot tea What about you")
 
 
-@pytest.mark.xfail(strict=True, reason="splitter.py bug: `_SENTENCE_END` cuts after a list number ('\\n2.'), so the "
-                   "clause ends in '2.' before speakable() can strip the marker; list numbers are read aloud")
 def test_numbered_lists_do_not_read_out_their_numbers() -> None:
     text = "I love these:\n\n1. The sea\n2. The sky\n3. Music\n\nWhat about you?"
     clauses, _ = stream(text)
@@ -125,8 +123,6 @@ def test_numbered_lists_do_not_read_out_their_numbers() -> None:
     assert not re.search(r"\d", spoken), f"list numbers spoken: {clauses}"
 
 
-@pytest.mark.xfail(strict=True, reason="spoken.py bug: a markdown table's separator row ('|---|---|') survives "
-                   "speakable() as '------'")
 def test_markdown_tables_do_not_reach_the_speaker() -> None:
     clauses, _ = stream("Sure:\n\n| day | mood |\n|---|---|\n| Monday | sleepy |\n\nThat's me.")
     assert_speakable(clauses)

@@ -181,7 +181,7 @@ class WavSource:
 
     def __init__(
         self, clock: SessionClock, turns: Sequence[WavTurn], *, realtime: bool = True,
-        gap_s: float = 0.6, tail_s: float = 2.5, max_wait_s: float = 60.0,
+        gap_s: float = 0.6, tail_s: float = 3.0, max_wait_s: float = 60.0,
     ) -> None:
         self.clock = clock
         self.turns = list(turns)
@@ -192,6 +192,7 @@ class WavSource:
         self.overflows = 0
         self._queue: queue.Queue[AudioChunk] = queue.Queue(maxsize=0 if realtime else 64)
         self._turn_done = threading.Event()
+        self._tail_fed = threading.Event()
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wav-source", daemon=True)
@@ -200,6 +201,11 @@ class WavSource:
 
     def turn_done(self) -> None:
         self._turn_done.set()
+
+    def heard_nothing(self) -> bool:
+        """The current turn's audio and its silent tail have all been read: if the listener has no
+        utterance open and no reply under way now, the file held no speech."""
+        return self._tail_fed.is_set() and self._queue.empty() and not self._turn_done.is_set()
 
     def start(self) -> None:
         self._thread.start()
@@ -233,6 +239,7 @@ class WavSource:
                 for _ in range(int(self.gap_s * SAMPLE_RATE / FRAME_SAMPLES)):
                     feed(silence)
                 self._turn_done.clear()
+                self._tail_fed.clear()
                 self.turn_started_at.append(origin + fed / SAMPLE_RATE)
                 samples = turn.samples
                 pad = (-len(samples)) % FRAME_SAMPLES
@@ -246,6 +253,8 @@ class WavSource:
                 tail_blocks = int(self.tail_s * SAMPLE_RATE / FRAME_SAMPLES)
                 n = 0
                 while not self._turn_done.is_set() and not self._stop.is_set():
+                    if n >= tail_blocks:
+                        self._tail_fed.set()
                     if self.realtime or n < tail_blocks:
                         feed(silence)
                         n += 1

@@ -152,6 +152,7 @@ class TurnDetector:
         # PAUSE
         if self._run >= 3:  # ~96 ms of speech: the user goes on
             self.longest_pause_s = max(self.longest_pause_s, self._run_start - self.last_voiced_end)
+            self._last_partial = self._run_start  # `partial` counts unbroken speech
             self.phase = Phase.SPEECH
             self.last_voiced_end = end
             self._speculated = False

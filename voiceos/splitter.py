@@ -53,6 +53,9 @@ class ClauseSplitter:
         need = self.first_min_words if self.emitted == 0 else self.min_words
         cut = None
         for match in _SENTENCE_END.finditer(text):
+            line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+            if line.strip().isdigit():  # "2." starting a list item, not the end of a sentence
+                continue
             if _words(text[: match.end()]) >= need or self.emitted > 0:
                 cut = match.end()
                 break

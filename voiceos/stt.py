@@ -56,6 +56,7 @@ class Transcript:
     stt_ms: float = 0.0  # wall time spent
     window_frames: int = FULL_WINDOW_FRAMES
     dropped_reason: str = ""  # non-empty when the text was judged a hallucination and dropped
+    confidence: float = 1.0  # mean token probability (from the segments' average log-probability)
 
     @property
     def is_empty(self) -> bool:
@@ -146,15 +147,18 @@ class Transcriber:
         words: list[Word] = []
         texts: list[str] = []
         no_speech: list[float] = []
+        logprobs: list[float] = []
         for segment in segments:  # the lazy generator is consumed here, on the worker thread
             texts.append(segment.text)
             no_speech.append(segment.no_speech_prob)
+            logprobs.append(segment.avg_logprob)
             for w in segment.words or []:
                 words.append(Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
         text = drop_repeats(" ".join(t.strip() for t in texts).strip())
         if words and len(text.split()) < len(words):
             words = words[: len(text.split())]
-        transcript = Transcript(text, words, audio_s, (time.perf_counter() - started) * 1000.0, window)
+        transcript = Transcript(text, words, audio_s, (time.perf_counter() - started) * 1000.0, window,
+                                confidence=math.exp(sum(logprobs) / len(logprobs)) if logprobs else 1.0)
         reason = hallucination_reason(transcript, no_speech)
         if reason:
             log.info("dropped %r as a likely hallucination (%s)", text, reason)
@@ -185,9 +189,9 @@ def hallucination_reason(transcript: Transcript, no_speech_probs: list[float]) -
     if no_speech_probs and min(no_speech_probs) > 0.6:
         return "no-speech probability"
     probs = [w.prob for w in transcript.words]
-    mean_prob = sum(probs) / len(probs) if probs else 1.0
-    if norm in HALLUCINATIONS and (mean_prob < 0.6 or transcript.audio_s < 0.5 or len(norm.split()) <= 2):
-        return "a phrase Whisper says to silence"
+    mean_prob = sum(probs) / len(probs) if probs else transcript.confidence
+    if norm in HALLUCINATIONS and (mean_prob < 0.8 or transcript.audio_s < 0.5):
+        return "a phrase Whisper says to silence"  # said clearly ("Thank you.") it is kept
     if probs and mean_prob < 0.25:
         return "low word confidence"
     return ""

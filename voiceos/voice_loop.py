@@ -142,6 +142,8 @@ class VoiceLoop:
                     self._feed(chunk.samples, chunk.start)
                 self._drain_responder()
                 self._check_active()
+                if self._utt is None and self._active is None and getattr(self.source, "heard_nothing", bool)():
+                    self._turn_over()  # a WAV turn without speech (silence, noise): on to the next
                 if not self.speaker.alive():
                     raise DeviceError("the output device stopped (unplugged?)")
                 if self.max_turns is not None and self.result.turns >= self.max_turns and self._active is None:
