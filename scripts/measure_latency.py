@@ -107,6 +107,21 @@ def wait_for(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
+def settled(log_dir: Path, quiet_s: float, timeout: float) -> None:
+    """Wait until the log has been still for `quiet_s` with every reply that started accounted for."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        records = read_log(log_dir)
+        if len(records) != last:
+            last, since = len(records), time.monotonic()
+        started = sum(r["type"] == "reply_start" for r in records)
+        ended = sum(r["type"] == "turn" for r in records)
+        if time.monotonic() - since >= quiet_s and started <= ended:
+            return
+        time.sleep(0.1)
+
+
 def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None) -> dict:
     work = Path(keep or tempfile.mkdtemp(prefix="voiceos-latency-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -130,7 +145,7 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
             rig.play(clip, "vboth").wait()
             print(f"[{i + 1}/{len(utterances)}] played {path.name}", file=sys.stderr)
             wait_for(lambda n=done_before: sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir)) > n, 60)
-            time.sleep(1.5)  # let the reply's tail and any second (wrong) reply show up
+            settled(log_dir, quiet_s=2.0, timeout=60)  # her reply over, and nothing else going on
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=5)
     finally:
@@ -211,7 +226,8 @@ def main() -> int:
         print(f"{row['file']:>20s}  {row['latency_ms'] if row['latency_ms'] is not None else 'no reply':>8} ms{flag}")
     s = result["summary"]
     print(f"median {s['median_ms']} ms, p90 {s['p90_ms']} ms, max {s['max_ms']} ms over {s['utterances']} utterances; "
-          f"turns logged {s['turns_logged']}, one reply each: {s['one_reply_each']}, started early: {s['started_early']}"
+          f"turns logged {s['turns_logged']}, one reply each: {s['one_reply_each']}, "
+          f"started early: {s['started_early']}"
           f"; voiceos's own voice-to-voice median {s['inside_voice_to_voice_median_ms']} ms")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

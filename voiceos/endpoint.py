@@ -48,6 +48,9 @@ _TRAILING_OPEN = {
 }
 
 
+_OPENERS = {"and", "so", "but", "or", "well", "because", "then", "also", "now"}
+
+
 def turn_sounds_complete(text: str) -> bool:
     """True when the words so far sound like a finished turn (a question or a full sentence)."""
     stripped = text.strip()
@@ -75,11 +78,15 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
         return cfg.incomplete_silence_ms
     if stripped.endswith("?") or end_probability is None:
         return cfg.complete_silence_ms
-    if end_probability >= 0.2:
+    words = re.findall(r"[a-z']+", stripped.lower())
+    if words and words[0] in _OPENERS and len(words) <= 6 and end_probability < 0.9:
+        # "And so, my fellow Americans …": a short turn that opens with a connective is a preamble
+        return cfg.incomplete_silence_ms
+    if end_probability >= 0.15:
         return cfg.complete_silence_ms
-    if end_probability >= 0.05:
-        return (cfg.complete_silence_ms + cfg.incomplete_silence_ms) // 2
-    return cfg.incomplete_silence_ms
+    if end_probability >= 0.03:
+        return (2 * cfg.complete_silence_ms + cfg.incomplete_silence_ms) // 3
+    return (cfg.complete_silence_ms + 2 * cfg.incomplete_silence_ms) // 3
 
 
 class TurnDetector:

@@ -108,18 +108,22 @@ class LocalLlm:
             n += 1
         return n
 
-    def prefill(self, text: str, cancelled: Callable[[], bool] = lambda: False, keep_last: bool = False) -> int:
-        """Evaluate `text`'s tokens not yet in the KV cache; return how many were read now."""
-        tokens = self.tokenize(text)
-        return self._prefill_tokens(tokens, cancelled, keep_last)
+    def prefill(self, text: str, cancelled: Callable[[], bool] = lambda: False, *, fresh_logits: bool = False) -> int:
+        """Evaluate `text`'s tokens not yet in the KV cache; return how many were read now.
 
-    def _prefill_tokens(self, tokens: list[int], cancelled: Callable[[], bool], keep_last: bool) -> int:
+        `fresh_logits` re-reads the last token even when all of them are cached, so that
+        `end_probability()` sees this text's next-token distribution, not whatever was evaluated last."""
+        tokens = self.tokenize(text)
+        return self._prefill_tokens(tokens, cancelled, keep_last=False, fresh_logits=fresh_logits)
+
+    def _prefill_tokens(self, tokens: list[int], cancelled: Callable[[], bool], keep_last: bool,
+                        fresh_logits: bool = False) -> int:
         if len(tokens) >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
         same = self._cached_prefix(tokens)
         end = len(tokens) - 1 if keep_last else len(tokens)
-        if same > end:
-            same = end
+        if same > end or (fresh_logits and same >= end):
+            same = end - 1 if fresh_logits else end
         self._llm.n_tokens = same  # forget whatever followed the common prefix
         read = 0
         while self._llm.n_tokens < end:

@@ -202,7 +202,7 @@ class Responder:
             # ask the LLM whether the turn sounds finished.
             open_prompt = self.conversation.prompt(transcript.text.rstrip(" .?!,;:"), final=False)
         if job.speculative and not job.naive:
-            self.llm.prefill(open_prompt, job.cancelled)
+            self.llm.prefill(open_prompt, job.cancelled, fresh_logits=True)
             job.end_probability = self.llm.end_probability()
         self.events.put(("transcript", job))
         max_sentences = 6 if _DETAIL.search(transcript.text) else 2

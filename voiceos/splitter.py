@@ -13,8 +13,11 @@ from collections.abc import Iterator
 
 from voiceos.spoken import has_letters, speakable
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
-_CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|\s-\s")
+# Punctuation ends a clause when a space follows — or at the very end of what has been written so far,
+# when it cannot be a decimal point or an abbreviation: saves waiting for the next token.
+_SENTENCE_END = re.compile(
+    r"[.!?…]+[\"')\]]*(?=\s)|[!?…]+$|(?<![0-9])(?<!\b[A-Z])(?<!\bMr|\bDr|\bSt|\bMs)(?<!\bMrs)\.$")
+_CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|(?<![0-9])[,;:]$|\s-\s")
 
 
 class ClauseSplitter:
