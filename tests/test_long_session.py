@@ -18,7 +18,7 @@ def test_sixty_turns_in_a_small_context(speech_dir: Path, tmp_path: Path) -> Non
     config = tmp_path / "small.toml"
     config.write_text(f"[llm]\nn_ctx = {N_CTX}\nmax_reply_tokens = {MAX_REPLY}\nhistory_budget_tokens = 200\n")
     wavs = sorted(str(p) for p in speech_dir.glob("spk1_*.wav"))  # short sentences, cycled
-    turns_in = (wavs * 10)[:60]
+    turns_in = (wavs * 12)[:60]
     proc = run_voiceos("demo", "--fast", "--no-play", "--config", str(config), "--input", *turns_in,
                        "--out", str(tmp_path / "out"), "--log-dir", str(tmp_path / "logs"), timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -200,6 +200,7 @@ class WavSource:
         self.turn_ended_at: list[float] = []
 
     def turn_done(self) -> None:
+        self._tail_fed.clear()  # first, so that `heard_nothing()` cannot speak for the next turn
         self._turn_done.set()
 
     def heard_nothing(self) -> bool:
@@ -238,8 +239,8 @@ class WavSource:
             for k, turn in enumerate(self.turns):
                 for _ in range(int(self.gap_s * SAMPLE_RATE / FRAME_SAMPLES)):
                     feed(silence)
-                self._turn_done.clear()
                 self._tail_fed.clear()
+                self._turn_done.clear()
                 self.turn_started_at.append(origin + fed / SAMPLE_RATE)
                 samples = turn.samples
                 pad = (-len(samples)) % FRAME_SAMPLES

@@ -68,6 +68,11 @@ class Conversation:
     def _history_tokens(self) -> int:
         return sum(self.count_tokens(e.user) + self.count_tokens(e.reply) + 12 for e in self.exchanges)
 
+    def drop_oldest(self) -> None:
+        if self.exchanges:
+            self.exchanges.pop(0)
+            self.dropped += 1
+
     def _fit(self) -> None:
         if self._history_tokens() <= self.history_budget:
             return

@@ -177,9 +177,23 @@ class Responder:
         if job.cancelled() or not stable:
             return
         with self.conversation_lock:
-            prompt = self.conversation.prompt(" ".join(stable), final=False)
+            prompt = self._fitted_prompt(" ".join(stable), final=False)
         read = self.llm.prefill(prompt, job.cancelled)
         log.debug("partial %d: stable %r, read %d tokens", job.utt_id, " ".join(stable), read)
+
+    def _fitted_prompt(self, text: str, *, final: bool) -> str:
+        """The prompt for `text`, leaving room for a whole reply in the context: the oldest exchanges go
+        first, and a turn too long on its own keeps its last words. Call with `conversation_lock` held."""
+        room = self.llm.n_ctx - self.llm.config.max_reply_tokens - 8
+        prompt = self.conversation.prompt(text, final=final)
+        while len(self.llm.tokenize(prompt)) > room and self.conversation.exchanges:
+            self.conversation.drop_oldest()
+            prompt = self.conversation.prompt(text, final=final)
+        words = text.split()
+        while len(self.llm.tokenize(prompt)) > room and len(words) > 1:
+            words = words[max(1, len(words) // 4) :]
+            prompt = self.conversation.prompt(" ".join(words), final=final)
+        return prompt
 
     def _warm(self, job: WarmJob) -> None:
         with self.conversation_lock:
@@ -197,10 +211,10 @@ class Responder:
             self.events.put(("transcript", job))
             return
         with self.conversation_lock:
-            prompt = self.conversation.prompt(transcript.text, final=True)
+            prompt = self._fitted_prompt(transcript.text, final=True)
             # The words without Whisper's closing punctuation: read now (the reply needs them anyway) and
             # ask the LLM whether the turn sounds finished.
-            open_prompt = self.conversation.prompt(transcript.text.rstrip(" .?!,;:"), final=False)
+            open_prompt = self._fitted_prompt(transcript.text.rstrip(" .?!,;:"), final=False)
         if job.speculative and not job.naive:
             self.llm.prefill(open_prompt, job.cancelled, fresh_logits=True)
             job.end_probability = self.llm.end_probability()

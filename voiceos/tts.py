@@ -61,7 +61,8 @@ class SpeechSynthesizer:
         if config.voice:
             self._engine.setProperty("voice", config.voice)
         self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
-        self._path = Path(self._dir.name) / "clause.wav"  # our own name: no generated text in paths
+        self._path = Path(self._dir.name) / "clause.wav"  # our own names: no generated text in paths
+        self._count = 0
         if not isinstance(sys.stdout, _QuietThreadStdout):
             sys.stdout = _QuietThreadStdout(sys.stdout)
         self.last_ms = 0.0
@@ -79,15 +80,29 @@ class SpeechSynthesizer:
         return AudioChunk(samples, SAMPLE_RATE, start)
 
     def _synthesize_once(self, text: str) -> np.ndarray:
-        if self._path.exists():
-            self._path.unlink()
-        self._engine.save_to_file(text, str(self._path))
+        # A fresh file name per clause: espeak's driver writes the file from its end-of-message callback,
+        # which can land after runAndWait() returns; a late file must never pass for the next clause.
+        self._count += 1
+        path = self._path.with_name(f"clause-{self._count}.wav")
+        self._engine.save_to_file(text, str(path))
         self._engine.runAndWait()
-        if not self._path.exists():
+        deadline = time.perf_counter() + 0.5
+        while not path.exists() and time.perf_counter() < deadline:
+            time.sleep(0.002)
+        if not path.exists():
             return np.zeros(0, np.float32)
-        with wave.open(str(self._path), "rb") as wav:
-            rate = wav.getframerate()
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        size = -1
+        while path.stat().st_size != size and time.perf_counter() < deadline:  # until fully written
+            size = path.stat().st_size
+            time.sleep(0.003)
+        try:
+            with wave.open(str(path), "rb") as wav:
+                rate = wav.getframerate()
+                pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        except (EOFError, wave.Error):  # caught mid-write
+            return np.zeros(0, np.float32)
+        finally:
+            path.unlink(missing_ok=True)
         return trim_silence(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))
 
     def close(self) -> None:

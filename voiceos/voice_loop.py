@@ -386,7 +386,9 @@ class VoiceLoop:
         decided = utt.end_t if utt.end_t is not None else self.clock.now()
         if self.meter is not None:
             self.meter.sample_now()
-        ledger = build_ledger(words, utt.speech_start, decided, self.meter, self.rates, self.work)
+        # Speech starts where the VAD heard it, or earlier when Whisper places the first word before that.
+        speech_start = min(utt.speech_start, words[0].start) if words else utt.speech_start
+        ledger = build_ledger(words, speech_start, decided, self.meter, self.rates, self.work)
         voiced = self.voice.reply(job.reply_id)
 
         def since_end(t: float | None) -> float | None:
@@ -400,7 +402,7 @@ class VoiceLoop:
                 "text": transcript.text,
                 "words": [{"word": w.word, "start": round(w.start, 4), "end": round(w.end, 4),
                            "prob": round(w.prob, 3)} for w in words],
-                "speech_start": round(utt.speech_start, 4),
+                "speech_start": round(speech_start, 4),
                 "speech_end": round(speech_end, 4),
             },
             reply={"text": spoken, "interrupted": interrupted, "generated": job.reply_text or " ".join(job.drafted),
