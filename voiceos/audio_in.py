@@ -88,6 +88,7 @@ class MicrophoneSource:
         self._stream: Any = None
         self._rate = SAMPLE_RATE
         self._last_block = time.perf_counter()
+        self._overflows_reported = 0
         self._received = 0  # samples received from the device
         self._origins: collections.deque[float] = collections.deque(maxlen=300)
 
@@ -133,6 +134,9 @@ class MicrophoneSource:
                 ) from None
             return None
         self._last_block = time.perf_counter()
+        if self.overflows != self._overflows_reported:  # counted in the callback, reported here
+            log.warning("input overflow: %d block(s) of microphone audio lost so far", self.overflows)
+            self._overflows_reported = self.overflows
         start = self._anchor(self.clock.at(perf_t), len(samples))
         if self._rate != SAMPLE_RATE:
             samples = resample(samples, self._rate, SAMPLE_RATE)

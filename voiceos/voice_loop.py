@@ -436,6 +436,8 @@ class VoiceLoop:
                       "seconds": round(progress.played / SAMPLE_RATE, 3), "clauses": len(progress.chunk_bounds)},
             pauses=ledger.to_record(),
             echo={"cancelled_frames": self.gate.cancelled_frames, "correlation": round(self.gate.correlation, 3)},
+            audio={"input_overflows": self.source.overflows,
+                   "output_underflows": getattr(self.speaker, "underflows", 0)},
             memory={"exchanges_before": len(self.responder.conversation.exchanges),
                     "dropped_so_far": self.responder.conversation.dropped, "n_ctx": self.responder.llm.n_ctx},
         )
