@@ -64,21 +64,35 @@ def engines(config):  # type: ignore[no-untyped-def]
 def espeak_words(words: list[str], gaps_s: list[float], rate: int = 16000) -> tuple[np.ndarray, list[float]]:
     """Speech made by espeak-ng (through pyttsx3), one word at a time, joined by exact silences.
 
+    Made in a fresh process: espeak keeps intonation state from earlier sentences, which changes how
+    single words sound (and what Whisper hears) depending on what the test process spoke before.
     Returns the audio and, for each gap, where it starts (seconds)."""
-    from voiceos.config import TtsConfig
-    from voiceos.tts import SpeechSynthesizer, trim_silence
+    code = (
+        "import json, sys, numpy as np\n"
+        "from voiceos.config import TtsConfig\n"
+        "from voiceos.tts import SpeechSynthesizer, trim_silence\n"
+        "words = json.loads(sys.argv[1])\n"
+        "synth = SpeechSynthesizer(TtsConfig())\n"
+        "parts = [trim_silence(synth.synthesize(w).samples, lead_s=0.0, tail_s=0.0) for w in words]\n"
+        "np.savez(sys.argv[2], *parts)\n"
+    )
+    import json
+    import tempfile
 
-    synth = SpeechSynthesizer(TtsConfig())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "words.npz"
+        subprocess.run([sys.executable, "-c", code, json.dumps(words), str(out)], check=True, cwd=ROOT,
+                       capture_output=True, timeout=120)
+        with np.load(out) as data:
+            spoken = [data[f"arr_{i}"] for i in range(len(words))]
     parts: list[np.ndarray] = [np.zeros(int(0.3 * rate), np.float32)]
     starts = []
-    for i, word in enumerate(words):
-        audio = trim_silence(synth.synthesize(word).samples, lead_s=0.0, tail_s=0.0)
-        parts.append(audio)
+    for i, audio in enumerate(spoken):
+        parts.append(audio.astype(np.float32))
         if i < len(gaps_s):
             starts.append(sum(len(p) for p in parts) / rate)
             parts.append(np.zeros(int(gaps_s[i] * rate), np.float32))
     parts.append(np.zeros(int(0.3 * rate), np.float32))
-    synth.close()
     return np.concatenate(parts), starts
 
 
