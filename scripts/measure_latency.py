@@ -137,11 +137,14 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
             raise SystemExit(f"voiceos chat did not become ready; see {work}/chat.err")
         rec_path = work / "user-left-samantha-right.wav"
         recorder = rig.record("vrec.monitor", rec_path, channels=2)
+        rec_started = time.monotonic()
+        played_at: list[float] = []  # seconds into the recording, roughly (where to look for each utterance)
         time.sleep(1.0)
         for i, (path, samples) in enumerate(utterances):
             clip = work / f"utt-{i:02d}.wav"
             write_wav(clip, samples)
             done_before = sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir))
+            played_at.append(time.monotonic() - rec_started)
             rig.play(clip, "vboth").wait()
             print(f"[{i + 1}/{len(utterances)}] played {path.name}", file=sys.stderr)
             wait_for(lambda n=done_before: sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir)) > n, 60)
@@ -156,10 +159,11 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
             except subprocess.TimeoutExpired:
                 chat.kill()
         rig.stop()
-    return analyse(rec_path, utterances, read_log(log_dir), work)
+    return analyse(rec_path, utterances, read_log(log_dir), work, played_at)
 
 
-def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: list[dict], work: Path) -> dict:
+def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: list[dict], work: Path,
+            played_at: list[float]) -> dict:
     with wave.open(str(rec_path), "rb") as w:
         stereo = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
     user = stereo[:, 0].astype(np.float32) / 32768.0
@@ -167,8 +171,9 @@ def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: 
     rows = []
     pos = 0
     located = []
-    for path, utt in utterances:
-        offset, _gain = locate(user, utt, pos)
+    for (path, utt), at in zip(utterances, played_at):
+        lo = max(pos, int((at - 1.0) * RATE))  # the same file may be played again later: look near its time
+        offset, _gain = locate(user[: lo + int(4.0 * RATE) + len(utt)], utt, lo)
         located.append((path, utt, offset))
         pos = offset + len(utt)
     replies = sound_runs(her)

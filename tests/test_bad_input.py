@@ -107,13 +107,9 @@ def test_one_bad_file_among_good_ones_is_named(tmp_path: Path) -> None:
 
 
 def write_pcm16(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
+    from voiceos.audio import write_wav
+
+    return write_wav(path, samples, rate)
 
 
 @pytest.fixture(scope="module")
