@@ -90,10 +90,6 @@ def write_wav(path: Path | str, samples: np.ndarray, rate: int = SAMPLE_RATE) ->
     return path
 
 
-def to_mono(samples: np.ndarray) -> np.ndarray:
-    return samples if samples.ndim == 1 else samples.mean(axis=1).astype(np.float32)
-
-
 def resample(samples: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
     """Band-limited resampling of a mono block (windowed-sinc via FFT; fine for speech)."""
     if rate_in == rate_out or samples.size == 0:
@@ -103,10 +99,3 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> 
     keep = min(len(spectrum), n_out // 2 + 1)
     out = np.fft.irfft(spectrum[:keep], n_out) * (n_out / len(samples))
     return out.astype(np.float32)
-
-
-def rms_dbfs(samples: np.ndarray) -> float:
-    if samples.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return 20.0 * np.log10(max(rms, 1e-6))

@@ -66,9 +66,6 @@ class _PlaybackCore:
             self._chunks.clear()
             self._offset = 0
 
-    def busy(self) -> bool:
-        return bool(self._chunks)
-
     def _fill(self, out: np.ndarray, now_t: float) -> None:
         n, pos = len(out), 0
         with self._lock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import logging
 import queue
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,8 +43,6 @@ class Speakerlike(Protocol):
     def play(self, reply_id: int, samples: np.ndarray, text: str = "") -> None: ...
 
     def stop(self) -> None: ...
-
-    def busy(self) -> bool: ...
 
     def alive(self) -> bool: ...
 
@@ -503,9 +500,3 @@ def spoken_text(progress: ReplyProgress) -> str:
             break
         start = end
     return " ".join(words)
-
-
-def wait_idle(responder: Responder, timeout: float = 30.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while not responder.idle() and time.perf_counter() < deadline:
-        time.sleep(0.02)
