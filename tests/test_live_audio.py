@@ -131,11 +131,17 @@ def test_her_own_voice_looped_back_is_not_a_user_turn(pulse, chat: Chat, speech_
 
 
 def test_talking_over_her_stops_her_and_is_logged(pulse, chat: Chat, speech_dir: Path, tmp_path: Path) -> None:
+    from conftest import espeak_words
+
+    from voiceos.audio import write_wav
+
+    # A question that asks for a story, so that her answer is long enough to be talked over.
+    question = write_wav(tmp_path / "question.wav", espeak_words(["Tell me a story about the sea."], [])[0])
     recording = tmp_path / "speaker.wav"
     recorder = pulse.record("vrec.monitor", recording, channels=2)
-    pulse.play(speech_dir / "spk1_snt3.wav", "vmic").wait()
+    pulse.play(question, "vmic").wait()
     wait_until(lambda: count(chat.log_dir, "reply_start") >= 1, 60, "her reply to start")
-    time.sleep(0.4)
+    time.sleep(0.2)
     pulse.play(speech_dir / "spk1_snt1.wav", "vboth").wait()
     wait_until(lambda: count(chat.log_dir, "turn") >= 2, 90, "the second turn")
     time.sleep(0.5)
