@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import statistics
 import subprocess
@@ -126,6 +127,8 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
     work = Path(keep or tempfile.mkdtemp(prefix="voiceos-latency-"))
     work.mkdir(parents=True, exist_ok=True)
     log_dir = work / "logs"
+    if log_dir.exists():  # an earlier run's log would pass for this one's (its "ready" above all)
+        shutil.rmtree(log_dir)
     utterances = [(p, read_wav(p)[0]) for p in wavs] * runs
     rig = PulseRig(work / "pulse").start()
     chat = None

@@ -11,7 +11,7 @@ import pytest
 
 from voiceos.errors import ConfigError
 from voiceos.persona import load_persona
-from voiceos.splitter import ClauseSplitter
+from voiceos.splitter import ClauseSplitter, voiced
 from voiceos.spoken import speakable
 
 MARKUP = re.compile(r"[*_#`>|~\[\]]|-{2,}|https?://|^\s*[-•+]\s")
@@ -69,6 +69,30 @@ def test_first_clause_may_be_one_word_later_ones_are_not_fragments() -> None:
     for clause in clauses[1:-1]:
         ends_sentence = clause.rstrip().endswith((".", "!", "?"))
         assert ends_sentence or len(clause.split()) >= 5, f"fragment {clause!r} in {clauses}"
+
+
+def test_a_long_first_sentence_starts_at_its_first_phrase_boundary() -> None:
+    text = "I'm not sure what you mean by a thin stripe, but it sounds pretty. Tell me more."
+    clauses, fed_at = stream(text)
+    assert clauses[0] == "I'm not sure"
+    assert fed_at[0] <= len("I'm not sure what ") + 3, "cut as soon as the opener is a whole word"
+    assert stream("I'm glad that you came. Me too.")[0][:2] == ["I'm glad", "that you came."], "two words are enough"
+    assert words(" ".join(clauses)) == words(text)
+    assert voiced(clauses[0]) == "I'm not sure,", "a mid-sentence cut keeps a rising, unfinished intonation"
+    assert voiced("Tell me more.") == "Tell me more."
+
+
+def test_a_first_sentence_without_any_boundary_is_cut_after_a_few_words() -> None:
+    clauses, _ = stream("Absolutely wonderful lovely perfect little sunny morning walks are the best. Yes.")
+    assert clauses[0] == "Absolutely wonderful lovely perfect"
+    assert clauses[1] == "little sunny morning walks are the best."
+
+
+def test_the_cut_before_an_opener_does_not_wait_for_the_next_token() -> None:
+    splitter = ClauseSplitter()
+    assert list(splitter.feed("I'm not sure")) == []
+    assert list(splitter.feed(" what")) == ["I'm not sure"]  # the opener is the newest token
+    assert list(splitter.feed("ever you like.")) == ["whatever you like."]  # it grew: the cut was still a word boundary
 
 
 def test_short_sentences_after_the_first_are_still_spoken_promptly() -> None:

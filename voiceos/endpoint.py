@@ -3,8 +3,8 @@
 The detector works on the audio clock (frame times), so it behaves the same whether audio arrives in
 real time or faster. It emits:
 - `start`      speech began (after `min_speech_ms` of speech; `t` is the first speech frame)
-- `partial`    another `partial_every_s` of unbroken speech (a long utterance: transcribe while they talk;
-               at pauses inside an utterance the `speculate` pass plays that role)
+- `partial`    another `partial_every_ms` of unbroken speech (transcribe and read while they talk; at
+               pauses inside an utterance the `speculate` pass plays that role)
 - `speculate`  a pause reached `speculate_after_ms` (answer early, speculatively)
 - `resume`     speech came back before the turn ended (throw the speculation away)
 - `end`        the pause reached the silence this turn needs; the turn is over
@@ -92,11 +92,10 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
 class TurnDetector:
     """Feed one VAD probability per 32 ms frame; get turn events. Single-threaded."""
 
-    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, partial_every_s: float = 4.0,
-                 pause_factor: float = 1.25) -> None:
+    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, pause_factor: float = 1.25) -> None:
         self.vad = vad
         self.cfg = endpoint
-        self.partial_every_s = partial_every_s
+        self.partial_every_s = endpoint.partial_every_ms / 1000.0
         self.phase = Phase.IDLE
         self.speech_start = 0.0
         self.last_voiced_end = 0.0

@@ -22,7 +22,18 @@ from voiceos.prompt_format import PromptFormat, format_for
 
 log = logging.getLogger(__name__)
 
-PREFILL_BATCH = 16  # tokens per cancellable prefill step (~0.2 s of reading here)
+# Tokens per prefill step. Reading is far cheaper per token in big batches (2 cores, 0.5B: 1 token 32 ms,
+# 8 tokens 128 ms, 16 tokens 200 ms, 32 tokens 330 ms), but a step cannot be cancelled halfway: background
+# reading (partial transcripts, warming) uses small steps so a reply never waits long behind it.
+BACKGROUND_BATCH = 16
+REPLY_BATCH = 64
+
+
+@dataclass
+class PrefillResult:
+    reused: int  # tokens found already evaluated
+    read: int  # tokens evaluated now
+    end_probability: float | None = None  # P(turn ends) at the probe position, when one was asked for
 
 
 class Cancelled(Exception):
@@ -60,6 +71,7 @@ class LocalLlm:
         self.metadata: dict[str, str] = dict(self._llm.metadata or {})
         self.fmt: PromptFormat = format_for(self.metadata)
         self.n_ctx = self._llm.n_ctx()
+        self._live_logits_at = -1  # n_tokens when the last decode ended (its logits are the current ones)
         self._end_ids = self._single_tokens(("<|im_end|>", "<|endoftext|>", "<end_of_turn>", ".", "?", "!", "...",
                                              ".\n", "?\n", "!\n", "\n"))
         self._stop_ids = {self._llm.token_eos()}
@@ -77,13 +89,14 @@ class LocalLlm:
                 ids.add(toks[0])
         return ids
 
-    def end_probability(self) -> float:
-        """After a prefill: the model's probability that the text so far ends here (a full stop, a question
-        mark, or the end of the turn) — a small turn-end model for free, since the words are read anyway."""
+    def _end_probability(self, batch_index: int) -> float:
+        """The model's probability that the text ends at this position of the last batch (a full stop, a
+        question mark, the end of the turn): a small turn-end model for free, since the words are read
+        anyway."""
         import llama_cpp
         import numpy as np
 
-        ptr = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        ptr = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, batch_index)
         logits = np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).astype(np.float64)
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
@@ -108,38 +121,61 @@ class LocalLlm:
             n += 1
         return n
 
-    def prefill(self, text: str, cancelled: Callable[[], bool] = lambda: False, *, fresh_logits: bool = False) -> int:
-        """Evaluate `text`'s tokens not yet in the KV cache; return how many were read now.
+    def prefill(self, text: str, cancelled: Callable[[], bool] = lambda: False, *,
+                probe: str | None = None, batch: int = BACKGROUND_BATCH) -> PrefillResult:
+        """Evaluate every token of `text` not yet in the KV cache, in cancellable batches.
 
-        `fresh_logits` re-reads the last token even when all of them are cached, so that
-        `end_probability()` sees this text's next-token distribution, not whatever was evaluated last."""
+        With `probe` (a prefix of `text`, e.g. the user's words before the reply template) the result also
+        holds the LLM's P(the turn ends there), read from the same batch: asking it separately would cost
+        another pass over the template tokens. Afterwards the last token's logits are live, so `stream(text)`
+        samples its first token at once."""
         tokens = self.tokenize(text)
-        return self._prefill_tokens(tokens, cancelled, keep_last=False, fresh_logits=fresh_logits)
-
-    def _prefill_tokens(self, tokens: list[int], cancelled: Callable[[], bool], keep_last: bool,
-                        fresh_logits: bool = False) -> int:
         if len(tokens) >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
+        probe_at = None
+        if probe is not None:
+            probe_tokens = self.tokenize(probe)
+            if 0 < len(probe_tokens) <= len(tokens) and tokens[: len(probe_tokens)] == probe_tokens:
+                probe_at = len(probe_tokens) - 1
         same = self._cached_prefix(tokens)
-        end = len(tokens) - 1 if keep_last else len(tokens)
-        if same > end or (fresh_logits and same >= end):
-            same = end - 1 if fresh_logits else end
+        if same == len(tokens) and self._live_logits_at != same:
+            same -= 1  # all cached, but the logits are someone else's: read the last token again
+        if probe_at is not None and probe_at < same:
+            same = probe_at  # the probe position needs its logits: read from there
         self._llm.n_tokens = same  # forget whatever followed the common prefix
-        read = 0
-        while self._llm.n_tokens < end:
+        result = PrefillResult(reused=same, read=len(tokens) - same)
+        while self._llm.n_tokens < len(tokens):
             if cancelled():
                 raise Cancelled()
             start = self._llm.n_tokens
-            batch = tokens[start : min(end, start + PREFILL_BATCH)]
-            self._llm.eval(batch)
-            read += len(batch)
-        return read
+            chunk = tokens[start : min(len(tokens), start + batch)]
+            local_probe = probe_at - start if probe_at is not None and start <= probe_at < start + len(chunk) else None
+            self._decode_batch(chunk, local_probe)
+            if local_probe is not None:
+                result.end_probability = self._end_probability(local_probe)
+        return result
+
+    def _decode_batch(self, chunk: list[int], extra_output: int | None) -> None:
+        """`Llama.eval` for one batch, with logits also kept at `extra_output` (a batch index)."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=chunk, n_past=n_past, logits_all=False)
+        if extra_output is not None:
+            llm._batch.batch.logits[extra_output] = True
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(chunk)] = chunk
+        llm.n_tokens = n_past + len(chunk)
+        llm._requires_eval = False
+        self._live_logits_at = llm.n_tokens
 
     def stream(
         self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
         temperature: float | None = None, max_tokens: int | None = None, stats: GenerationStats | None = None,
+        read_before: PrefillResult | None = None,
     ) -> Iterator[str]:
-        """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`."""
+        """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`.
+        `read_before`: a `prefill` of this prompt just done by the caller, counted in `stats`."""
         cfg = self.config
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
@@ -148,8 +184,10 @@ class LocalLlm:
         if len(tokens) + limit >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens + reply does not fit the context of {self.n_ctx}")
         stats.prompt_tokens = len(tokens)
-        stats.reused_tokens = min(self._cached_prefix(tokens), len(tokens) - 1)
-        stats.read_tokens = self._prefill_tokens(tokens, cancelled, keep_last=True)
+        read = self.prefill(text, cancelled, batch=REPLY_BATCH)
+        if read_before is not None:
+            read = PrefillResult(reused=read_before.reused, read=read_before.read + read.read)
+        stats.reused_tokens, stats.read_tokens = read.reused, read.read
         self._llm.set_seed(seed if seed is not None else cfg.seed)
         try:
             yield from self._decode(tokens, cancelled, stats, limit, temperature, started)
@@ -162,6 +200,7 @@ class LocalLlm:
         cfg = self.config
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
+        self._live_logits_at = -1  # generating moves the logits on
         for token in self._llm.generate(
             tokens, top_k=cfg.top_k, top_p=cfg.top_p, temp=cfg.temperature if temperature is None else temperature,
             repeat_penalty=cfg.repeat_penalty, reset=True,
@@ -190,6 +229,7 @@ class LocalLlm:
 
     def reset(self) -> None:
         self._llm.reset()
+        self._live_logits_at = -1
 
 
 def _stop_position(text: str, stops: tuple[str, ...]) -> int | None:

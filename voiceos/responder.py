@@ -1,8 +1,8 @@
 """The thinking worker: transcription and the LLM, one job at a time on one thread (they share the cores).
 
 Jobs:
-- `PartialJob`: while the user talks, transcribe what was heard so far, keep the words two passes agree on
-  (the stable prefix) and evaluate that much of the prompt in llama.cpp (read while they talk);
+- `PartialJob`: while the user talks, transcribe what was heard so far and evaluate those words (all but
+  the last, which may still change) in llama.cpp: read while they talk;
 - `ReplyJob`: transcribe the turn (with word timestamps), then stream the reply: tokens → clauses → the
   guard → the voice worker. Speculative jobs start at the first pause and are cancelled if the user
   goes on; nothing of theirs is spoken unless the turn is committed.
@@ -23,9 +23,9 @@ import numpy as np
 
 from voiceos.clock import SessionClock
 from voiceos.ledger import WorkLog
-from voiceos.llm import Cancelled, GenerationStats, LocalLlm
+from voiceos.llm import REPLY_BATCH, Cancelled, GenerationStats, LocalLlm, PrefillResult
 from voiceos.memory import Conversation
-from voiceos.splitter import ClauseSplitter
+from voiceos.splitter import ClauseSplitter, voiced
 from voiceos.stt import Transcriber, Transcript, Word, normalise
 from voiceos.voice import VoiceWorker
 
@@ -103,7 +103,6 @@ class Responder:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._busy = threading.Event()
         self._current: Job | None = None
-        self._last_partial_words: dict[int, list[str]] = {}
         self._thread = threading.Thread(target=self._run, name="responder", daemon=True)
 
     def start(self) -> Responder:
@@ -115,8 +114,8 @@ class Responder:
 
     def submit(self, job: Job) -> None:
         current = self._current
-        if isinstance(current, WarmJob):  # warming gives way to real work (its reads stay in the cache)
-            current.cancel.set()
+        if isinstance(current, WarmJob) or (isinstance(current, PartialJob) and isinstance(job, ReplyJob)):
+            current.cancel.set()  # background reading gives way to a reply (what it read stays cached)
         self._jobs.put(job)
 
     def close(self) -> None:
@@ -165,21 +164,17 @@ class Responder:
     # --- jobs -------------------------------------------------------------------------------------
 
     def _partial(self, job: PartialJob) -> None:
+        """Read the words heard so far into the LLM's cache, all but the last (it may be cut off mid-word or
+        still change). A wrong guess costs nothing but idle time: the reply's prompt is built from the final
+        transcript, and llama.cpp reuses only the tokens that match."""
         transcript = self.stt.transcribe(job.audio, word_timestamps=False)
-        words = transcript.text.split()
-        previous = self._last_partial_words.get(job.utt_id, [])
-        self._last_partial_words = {job.utt_id: words}
-        stable = []
-        for a, b in zip(previous, words):
-            if a != b:
-                break
-            stable.append(a)
-        if job.cancelled() or not stable:
+        words = transcript.text.split()[:-1]
+        if job.cancelled() or not words:
             return
         with self.conversation_lock:
-            prompt = self._fitted_prompt(" ".join(stable), final=False)
+            prompt = self._fitted_prompt(" ".join(words), final=False)
         read = self.llm.prefill(prompt, job.cancelled)
-        log.debug("partial %d: stable %r, read %d tokens", job.utt_id, " ".join(stable), read)
+        log.debug("partial %d: read %r (%d new tokens)", job.utt_id, " ".join(words), read.read)
 
     def _fitted_prompt(self, text: str, *, final: bool) -> str:
         """The prompt for `text`, leaving room for a whole reply in the context: the oldest exchanges go
@@ -207,6 +202,7 @@ class Responder:
         transcript = self.stt.transcribe(job.audio, word_timestamps=False, full_window=job.naive)
         job.transcript = transcript
         job.stt_done_t = self.clock.now()
+        log.debug("reply %d: heard %r in %.0f ms", job.reply_id, transcript.text, transcript.stt_ms)
         if transcript.is_empty or job.cancelled():
             self.events.put(("transcript", job))
             return
@@ -215,14 +211,21 @@ class Responder:
             # The words without Whisper's closing punctuation: read now (the reply needs them anyway) and
             # ask the LLM whether the turn sounds finished.
             open_prompt = self._fitted_prompt(transcript.text.rstrip(" .?!,;:"), final=False)
+        read: PrefillResult | None = None
         if job.speculative and not job.naive:
-            self.llm.prefill(open_prompt, job.cancelled, fresh_logits=True)
-            job.end_probability = self.llm.end_probability()
+            # the whole prompt in one pass (it is needed for the reply anyway), with P(end) taken at the
+            # last of the user's words on the way
+            read = self.llm.prefill(prompt, job.cancelled, probe=open_prompt, batch=REPLY_BATCH)
+            if read.end_probability is None:  # the words do not tokenize as a prefix of the prompt
+                read = self.llm.prefill(open_prompt, job.cancelled, probe=open_prompt, batch=REPLY_BATCH)
+            job.end_probability = read.end_probability
+            log.debug("reply %d: read %d tokens (%d cached) by %.0f ms, P(end) %s", job.reply_id, read.read,
+                      read.reused, (self.clock.now() - job.started_t) * 1000, job.end_probability)
         self.events.put(("transcript", job))
         max_sentences = 6 if _DETAIL.search(transcript.text) else 2
         job.llm_started_t = self.clock.now()
         for attempt in range(3):
-            ok = self._speak_reply(job, prompt, max_sentences, attempt)
+            ok = self._speak_reply(job, prompt, max_sentences, attempt, read if attempt == 0 else None)
             if ok or job.cancelled():
                 break
         self.voice.end(job.reply_id)
@@ -230,8 +233,10 @@ class Responder:
             timed = self.stt.transcribe(job.audio, word_timestamps=True, full_window=job.naive)
             transcript.words = align_words(transcript.text, timed.words)
 
-    def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int) -> bool:
-        """Stream one attempt; False when its first clause broke character (then nothing was spoken)."""
+    def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
+                     read_before: PrefillResult | None) -> bool:
+        """Stream one attempt; False when its first clause broke character (then nothing was spoken).
+        `read_before`: the prompt reading already done for this reply (counted in its stats)."""
         persona = self.conversation.persona
         splitter = ClauseSplitter()
         spoken: list[str] = []
@@ -241,12 +246,13 @@ class Responder:
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
+            read_before=read_before,
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
-        def emit(clause: str) -> bool:
+        def emit(clause: str, said: str) -> bool:
             nonlocal sentences
-            hit = persona.breaks_character(clause)
+            hit = persona.breaks_character(" ".join([*spoken, clause]))  # phrases can span clauses
             if hit:
                 job.guard_hits.append(hit)
                 return False
@@ -255,9 +261,9 @@ class Responder:
             spoken.append(clause)
             job.drafted.append(clause)
             if job.naive:
-                whole.append(clause)
+                whole.append(said)
             else:
-                self.voice.say(job.reply_id, clause)
+                self.voice.say(job.reply_id, said)
             sentences += len(re.findall(r"[.!?]+(\s|$)", clause + " "))
             return True
 
@@ -266,7 +272,7 @@ class Responder:
             if job.first_token_t is None:
                 job.first_token_t = self.clock.now()
             for clause in splitter.feed(piece):
-                if not emit(clause):
+                if not emit(clause, voiced(clause)):
                     if not spoken:
                         log.info("reply broke character (%s); regenerating", job.guard_hits[-1])
                         return False
@@ -279,7 +285,7 @@ class Responder:
                 break
         if not stopped_early:
             for clause in splitter.flush():
-                if not emit(clause) and not spoken:
+                if not emit(clause, clause) and not spoken:
                     return False
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()

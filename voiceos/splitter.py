@@ -1,9 +1,11 @@
 """Streamed LLM text → speakable clauses, as early as they can be spoken naturally.
 
 The first clause may be short (a word or two ending in a comma or full stop: "Oh," "Sure,") so speech starts
-sooner; later
-clauses wait for more words so espeak's prosody stays natural. TTS synthesises a clause while the LLM
-writes the next, so audio stays gapless once it starts.
+sooner. A first sentence without early punctuation ("I'm not sure what you mean by …") is cut at its first
+phrase boundary after a few words ("I'm not sure | what you mean …"), or after `first_max_words`: waiting
+for its full stop would cost a token (~40 ms) per word. Later clauses wait for more words so espeak's prosody
+stays natural. TTS synthesises a clause while the LLM writes the next, and the LLM writes several times
+faster than speech, so audio stays gapless once it starts.
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from voiceos.spoken import has_letters, speakable
 _SENTENCE_END = re.compile(
     r"[.!?…]+[\"')\]]*(?=\s)|[!?…]+$|(?<![0-9])(?<!\b[A-Z])(?<!\bMr|\bDr|\bSt|\bMs)(?<!\bMrs)\.$")
 _CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|(?<![0-9])[,;:]$|\s-\s")
+# Words that open a new phrase: the first clause may end just before one of them.
+_PHRASE_OPENERS = {
+    "and", "but", "or", "so", "because", "since", "though", "although", "while", "when", "where", "which",
+    "who", "whose", "that", "what", "how", "why", "if", "unless", "to", "for", "with", "about", "in", "on",
+    "at", "from", "into", "after", "before", "until",
+}
+_WORD = re.compile(r"\S+")
 
 
 class ClauseSplitter:
     """Feed text pieces with `feed()`; it yields clauses ready to speak. `flush()` yields the rest."""
 
-    def __init__(self, first_min_words: int = 1, min_words: int = 5, max_words: int = 14) -> None:
+    def __init__(self, first_min_words: int = 1, min_words: int = 5, max_words: int = 14,
+                 first_phrase_words: int = 2, first_max_words: int = 4) -> None:
         self.first_min_words = first_min_words
+        self.first_phrase_words = first_phrase_words
+        self.first_max_words = first_max_words
         self.min_words = min_words
         self.max_words = max_words
         self._buffer = ""
@@ -67,12 +79,34 @@ class ClauseSplitter:
                 if _words(text[: match.end()]) >= need:
                     cut = match.end()
                     break
+        if cut is None and self.emitted == 0:
+            cut = self._phrase_cut(text)
         if cut is None and _words(text) > self.max_words and text[-1].isspace():
             cut = len(text.rstrip())
         if cut is None:
             return None
         self._buffer = text[cut:].lstrip()
         return text[:cut]
+
+    def _phrase_cut(self, text: str) -> int | None:
+        """Where the first clause may end without punctuation: before a phrase opener once
+        `first_phrase_words` words are written, or after `first_max_words` words."""
+        words = list(_WORD.finditer(text))
+        for k in range(self.first_phrase_words, len(words)):
+            # the newest word may still grow ("what" → "whatever"), but the cut before it is a word boundary
+            # either way, and waiting for the next token to be sure would cost ~45 ms
+            if words[k].group().lower().strip("\"'(") in _PHRASE_OPENERS:
+                return words[k - 1].end()
+        complete = len(words) if text[-1:].isspace() else len(words) - 1
+        if complete > self.first_max_words:
+            return words[self.first_max_words - 1].end()
+        return None
+
+
+def voiced(clause: str) -> str:
+    """The text to synthesise for a clause cut mid-sentence: a trailing comma keeps espeak's intonation
+    open (a continuation, not a full stop)."""
+    return clause if clause[-1:] in ".,;:!?…\"')" else clause + ","
 
 
 def _words(text: str) -> int:

@@ -1,0 +1,56 @@
+"""Reading the prompt: what the LLM has read stays read, the end-of-turn probability comes from the same
+pass as the reply's prompt, and a reply starts from the cache without reading its prompt again."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.models
+
+
+def prompts(engines, text: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    from voiceos.memory import Conversation
+
+    conv = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens, 1100)
+    return conv.prompt(text), conv.prompt(text.rstrip(" ."), final=False)
+
+
+def test_end_probability_read_on_the_way_matches_asking_separately(engines) -> None:  # type: ignore[no-untyped-def]
+    llm = engines.llm
+    for text in ("Sunday is the best part of the week.", "And so my fellow Americans."):
+        prompt, words = prompts(engines, text)
+        alone = llm.prefill(words, probe=words).end_probability
+        llm.reset()
+        together = llm.prefill(prompt, probe=words)
+        assert together.end_probability == pytest.approx(alone, abs=0.03), text
+        assert together.read == len(llm.tokenize(prompt)), "a reset cache reads the whole prompt"
+
+
+def test_words_read_while_the_user_talks_are_not_read_again(engines) -> None:  # type: ignore[no-untyped-def]
+    from voiceos.llm import GenerationStats
+
+    llm = engines.llm
+    prompt, _ = prompts(engines, "I walked along the river this morning.")
+    partial, _ = prompts(engines, "I walked along the")  # a partial transcript, as read during speech
+    llm.reset()
+    llm.prefill(partial.removesuffix(llm.fmt.reply_open))
+    stats = GenerationStats()
+    reply = "".join(llm.stream(prompt, stats=stats, max_tokens=12))
+    tail = len(llm.tokenize(prompt)) - len(llm.tokenize(partial.removesuffix(llm.fmt.reply_open)))
+    assert stats.read_tokens == tail, "only the words after the partial and the reply template are read"
+    assert reply.strip()
+
+
+def test_a_reply_after_a_full_read_starts_from_the_cache(engines) -> None:  # type: ignore[no-untyped-def]
+    from voiceos.llm import GenerationStats
+
+    llm = engines.llm
+    prompt, words = prompts(engines, "Tell me about the sea.")
+    llm.prefill(prompt, probe=words)
+    stats = GenerationStats()
+    first = next(iter(llm.stream(prompt, stats=stats, max_tokens=4)))
+    assert first and stats.read_tokens == 0, "the whole prompt was already read, logits included"
+    # the same prompt again after a reply was generated: its logits are gone, one token is read again
+    stats = GenerationStats()
+    "".join(llm.stream(prompt, stats=stats, max_tokens=4))
+    assert stats.read_tokens == 1
