@@ -224,3 +224,20 @@ def test_bad_persona_file_is_a_config_error(tmp_path: Path, content: str | None)
     with pytest.raises(ConfigError) as info:
         load_persona(path)
     assert str(path) in str(info.value)
+
+
+# --- a reply that copies an earlier one ------------------------------------------------------------------------
+
+
+def test_a_reply_copied_from_the_history_is_a_miss() -> None:
+    from voiceos.responder import repeats_earlier
+
+    earlier = ["I'm here.", "That's an interesting observation. What do you think about the air?"]
+    assert repeats_earlier("I'm here.", earlier, whole=True)
+    assert repeats_earlier("That's an interesting observation.", earlier, whole=False)
+    assert repeats_earlier("Hmm. That's an interesting observation!", earlier, whole=False)
+    # new words, a short reaction said before, or a sentence not finished yet are fine
+    assert not repeats_earlier("I'm here too, and glad of it.", earlier, whole=True)
+    assert not repeats_earlier("Oh, I'm here.", earlier, whole=False)
+    assert not repeats_earlier("That's an interesting observation", earlier, whole=False)
+    assert not repeats_earlier("Oh, what a thing to say.", earlier, whole=True)

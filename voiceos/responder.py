@@ -31,6 +31,7 @@ from voiceos.voice import VoiceWorker
 
 log = logging.getLogger(__name__)
 
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _DETAIL = re.compile(r"\b(explain|tell me (more|about)|in detail|describe|story|how does|why does|walk me)\b", re.I)
 
 
@@ -43,6 +44,23 @@ def align_words(text: str, words: list[Word]) -> list[Word]:
             break
         out.append(w)
     return out if len(out) >= len(wanted) - 1 else words
+
+
+def repeats_earlier(text: str, earlier: list[str], *, whole: bool) -> str:
+    """Small models copy their own earlier replies from the history ("I'm here." turn after turn). A
+    finished sentence of 3+ words from one of the `earlier` replies, or (`whole`) the same whole reply, is a
+    miss: the reason, or "" when `text` is new."""
+    if whole and normalise(text) in {normalise(r) for r in earlier}:
+        return "repeats an earlier reply"
+    said_before = {normalise(x) for r in earlier for x in _SENTENCES.split(r)}
+    finished = _SENTENCES.split(text.strip())
+    if not re.search(r"[.!?][\"')]*$", text.strip()):
+        finished = finished[:-1]  # the last sentence is still being written
+    for sentence in finished:
+        norm = normalise(sentence)
+        if len(norm.split()) >= 3 and norm in said_before:
+            return "repeats an earlier sentence"
+    return ""
 
 
 @dataclass
@@ -250,9 +268,11 @@ class Responder:
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
-        def emit(clause: str, said: str) -> bool:
+        def emit(clause: str, said: str, *, last: bool = False) -> bool:
             nonlocal sentences
-            hit = persona.breaks_character(" ".join([*spoken, clause]))  # phrases can span clauses
+            text = " ".join([*spoken, clause])
+            earlier = [e.reply for e in self.conversation.exchanges[-4:]]
+            hit = persona.breaks_character(text) or repeats_earlier(text, earlier, whole=last)  # across clauses
             if hit:
                 job.guard_hits.append(hit)
                 return False
@@ -267,16 +287,28 @@ class Responder:
             sentences += len(re.findall(r"[.!?]+(\s|$)", clause + " "))
             return True
 
+        def take_back() -> bool:
+            """After a miss: unsay the reply so far, if nobody can have heard it, so it is written again."""
+            if not spoken:
+                return True
+            if attempt < 2 and (job.naive or self.voice.retract(job.reply_id)):
+                log.info("reply %d: took back %r (%s)", job.reply_id, " ".join(spoken), job.guard_hits[-1])
+                spoken.clear()
+                job.drafted.clear()
+                job.first_token_t = job.first_clause_t = None
+                return True
+            return False
+
         stopped_early = False
         for piece in pieces:
             if job.first_token_t is None:
                 job.first_token_t = self.clock.now()
             for clause in splitter.feed(piece):
                 if not emit(clause, voiced(clause)):
-                    if not spoken:
+                    if take_back():
                         log.info("reply broke character (%s); regenerating", job.guard_hits[-1])
                         return False
-                    stopped_early = True
+                    stopped_early = True  # part of it may be heard already: end it here
                     break
                 if sentences >= max_sentences:
                     stopped_early = True
@@ -285,7 +317,7 @@ class Responder:
                 break
         if not stopped_early:
             for clause in splitter.flush():
-                if not emit(clause, clause) and not spoken:
+                if not emit(clause, clause, last=True) and take_back():
                     return False
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()

@@ -2,7 +2,8 @@
 
 Owns the pyttsx3 engine (one thread). A reply may be speculative: its audio is synthesised ahead and held
 until the turn is confirmed (`commit`), or dropped unheard (`discard`). Nothing of a discarded reply is
-ever played.
+ever played. A reply whose words turn out wrong (out of character) can be taken back (`retract`) as long
+as none of its audio has gone to the speaker.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class VoicedReply:
     whole: bool = False  # the plain cascade: play only once every clause is synthesised
     finished: bool = False  # the last clause has been synthesised
     clauses: list[str] = field(default_factory=list)
+    handed: bool = False  # some of its audio went to the speaker (it may be audible now)
+    attempt: int = 0  # bumped by `retract`: queued clauses of an earlier attempt are skipped
 
 
 class VoiceWorker:
@@ -49,7 +52,7 @@ class VoiceWorker:
         self.clock = clock
         self.playback = playback
         self.replies: dict[int, VoicedReply] = {}
-        self._queue: queue.Queue[tuple[int, str | None]] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, str | None, int]] = queue.Queue()
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self.error: BaseException | None = None
@@ -67,11 +70,24 @@ class VoiceWorker:
             return self.replies.setdefault(reply_id, VoicedReply())
 
     def say(self, reply_id: int, clause: str) -> None:
-        self.reply(reply_id).clauses.append(clause)
-        self._queue.put((reply_id, clause))
+        voiced = self.reply(reply_id)
+        voiced.clauses.append(clause)
+        self._queue.put((reply_id, clause, voiced.attempt))
 
     def end(self, reply_id: int) -> None:
-        self._queue.put((reply_id, None))
+        self._queue.put((reply_id, None, self.reply(reply_id).attempt))
+
+    def retract(self, reply_id: int) -> bool:
+        """Take back what this reply has said so far, if none of it has reached the speaker (the reply is
+        about to be written again). False when it is too late: some of it may already be heard."""
+        with self._lock:
+            voiced = self.replies.setdefault(reply_id, VoicedReply())
+            if voiced.handed:
+                return False
+            voiced.attempt += 1
+            voiced.held, voiced.audio, voiced.clauses, voiced.tts_ms = [], [], [], []
+            voiced.first_audio_t = None
+            return True
 
     def play_whole(self, reply_id: int) -> None:
         """Hold this reply's audio until all of it is synthesised (the naive cascade)."""
@@ -91,6 +107,7 @@ class VoiceWorker:
             if not voiced.committed or voiced.discarded or (voiced.whole and not voiced.finished):
                 return
             held, voiced.held = voiced.held, []
+            voiced.handed = voiced.handed or bool(held)
         for samples, text in held:
             self.playback.play(reply_id, samples, text)
 
@@ -109,10 +126,12 @@ class VoiceWorker:
             return
         self._ready.set()
         while True:
-            reply_id, clause = self._queue.get()
+            reply_id, clause, attempt = self._queue.get()
             if reply_id < 0:
                 break
             voiced = self.reply(reply_id)
+            if attempt != voiced.attempt:
+                continue  # retracted
             if clause is None:
                 voiced.finished = True
                 self._release(voiced, reply_id)
@@ -125,6 +144,8 @@ class VoiceWorker:
                 log.error("speech synthesis failed: %s", exc)
                 continue
             with self._lock:
+                if attempt != voiced.attempt:
+                    continue  # retracted while it was being synthesised
                 voiced.tts_ms.append(synth.last_ms)
                 if voiced.first_audio_t is None:
                     voiced.first_audio_t = self.clock.now()
@@ -134,9 +155,10 @@ class VoiceWorker:
                 if not voiced.committed or voiced.whole:
                     voiced.held.append((chunk.samples, clause))
                     continue
+                voiced.handed = True
             self.playback.play(reply_id, chunk.samples, clause)
         synth.close()
 
     def close(self) -> None:
-        self._queue.put((-1, None))
+        self._queue.put((-1, None, 0))
         self._thread.join(timeout=2.0)

@@ -1,0 +1,69 @@
+"""The voice worker holds a speculative reply's audio until the turn is confirmed, drops it unheard when
+the user goes on, and can take back words that turned out wrong as long as none reached the speaker.
+Real espeak-ng speech; the playback side records what it was handed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from voiceos.clock import SessionClock
+from voiceos.config import TtsConfig
+from voiceos.voice import VoiceWorker
+
+
+class HandedAudio:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.samples = 0
+
+    def play(self, reply_id: int, samples: np.ndarray, text: str = "") -> None:
+        self.texts.append(text)
+        self.samples += len(samples)
+
+    def stop(self) -> None:
+        pass
+
+
+def settle(voice: VoiceWorker, reply_id: int) -> None:
+    deadline = time.monotonic() + 10
+    while not voice.reply(reply_id).finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_words_taken_back_before_the_turn_is_confirmed_are_never_played() -> None:
+    played = HandedAudio()
+    voice = VoiceWorker(TtsConfig(), SessionClock(), played).start()
+    try:
+        voice.say(1, "I'm here,")
+        voice.say(1, "to help you with anything.")
+        time.sleep(0.3)  # synthesised and held: the turn is not confirmed yet
+        assert played.texts == []
+        assert voice.retract(1), "nothing was handed to the speaker, so it can be taken back"
+        voice.say(1, "Oh, poor little dog!")
+        voice.end(1)
+        voice.commit(1)
+        settle(voice, 1)
+        time.sleep(0.1)
+        assert played.texts == ["Oh, poor little dog!"]
+        assert played.samples > 0.5 * 16000
+        assert voice.reply(1).clauses == ["Oh, poor little dog!"]
+        assert not voice.retract(1), "once handed to the speaker it may be heard: too late"
+    finally:
+        voice.close()
+
+
+def test_a_discarded_speculation_is_never_played_even_if_committed_later() -> None:
+    played = HandedAudio()
+    voice = VoiceWorker(TtsConfig(), SessionClock(), played).start()
+    try:
+        voice.say(2, "Oh, nice!")
+        voice.end(2)
+        settle(voice, 2)
+        voice.discard(2)
+        voice.commit(2)
+        time.sleep(0.1)
+        assert played.texts == []
+    finally:
+        voice.close()
