@@ -49,7 +49,7 @@ class EndpointConfig:
     """When a pause ends the user's turn."""
 
     speculate_after_ms: int = 32  # silence after which the turn so far is transcribed (and maybe answered)
-    partial_every_ms: int = 1000  # unbroken speech after which the words so far are transcribed and read
+    partial_every_ms: int = 1500  # unbroken speech after which the words so far are transcribed and read
     complete_silence_ms: int = 360  # silence that ends a turn whose words sound complete
     incomplete_silence_ms: int = 1500  # silence that ends a turn that sounds unfinished ("and so, um")
     max_silence_ms: int = 2500  # after this, the turn ends whatever it sounds like

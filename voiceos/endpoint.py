@@ -84,8 +84,8 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
         return cfg.incomplete_silence_ms
     if end_probability >= 0.15:
         return cfg.complete_silence_ms
-    if end_probability >= 0.03:
-        return (2 * cfg.complete_silence_ms + cfg.incomplete_silence_ms) // 3
+    if end_probability >= 0.03:  # finished by its words, the model unsure: a little longer than "complete"
+        return cfg.complete_silence_ms + (cfg.incomplete_silence_ms - cfg.complete_silence_ms) // 6
     return (cfg.complete_silence_ms + 2 * cfg.incomplete_silence_ms) // 3
 
 

@@ -24,7 +24,7 @@ _CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|(?<![0-9])[,;:]$|\s-\s")
 _PHRASE_OPENERS = {
     "and", "but", "or", "so", "because", "since", "though", "although", "while", "when", "where", "which",
     "who", "whose", "that", "what", "how", "why", "if", "unless", "to", "for", "with", "about", "in", "on",
-    "at", "from", "into", "after", "before", "until",
+    "at", "from", "into", "after", "before", "until", "like",
 }
 _WORD = re.compile(r"\S+")
 
