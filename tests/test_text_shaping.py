@@ -234,10 +234,11 @@ def test_a_reply_copied_from_the_history_is_a_miss() -> None:
 
     earlier = ["I'm here.", "That's an interesting observation. What do you think about the air?"]
     assert repeats_earlier("I'm here.", earlier, whole=True)
+    assert repeats_earlier("That's an interesting observation", earlier, whole=False), "the same start of 4 words"
     assert repeats_earlier("That's an interesting observation.", earlier, whole=False)
     assert repeats_earlier("Hmm. That's an interesting observation!", earlier, whole=False)
     # new words, a short reaction said before, or a sentence not finished yet are fine
     assert not repeats_earlier("I'm here too, and glad of it.", earlier, whole=True)
     assert not repeats_earlier("Oh, I'm here.", earlier, whole=False)
-    assert not repeats_earlier("That's an interesting observation", earlier, whole=False)
+    assert not repeats_earlier("That's an", earlier, whole=False)
     assert not repeats_earlier("Oh, what a thing to say.", earlier, whole=True)

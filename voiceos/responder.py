@@ -47,18 +47,22 @@ def align_words(text: str, words: list[Word]) -> list[Word]:
 
 
 def repeats_earlier(text: str, earlier: list[str], *, whole: bool) -> str:
-    """Small models copy their own earlier replies from the history ("I'm here." turn after turn). A
-    finished sentence of 3+ words from one of the `earlier` replies, or (`whole`) the same whole reply, is a
-    miss: the reason, or "" when `text` is new."""
-    if whole and normalise(text) in {normalise(r) for r in earlier}:
+    """Small models copy their own earlier replies from the history ("I'm glad you're feeling this way."
+    turn after turn). A miss: the same whole reply (`whole`), a finished sentence of 3+ words said in one of
+    the `earlier` replies, or a start of 4+ words that one of them started with. The reason, or ""."""
+    norm = normalise(text)
+    earlier_norm = [normalise(r) for r in earlier]
+    if whole and norm in earlier_norm:
         return "repeats an earlier reply"
+    if len(norm.split()) >= 4 and any(e.startswith(norm) for e in earlier_norm):
+        return "starts like an earlier reply"
     said_before = {normalise(x) for r in earlier for x in _SENTENCES.split(r)}
     finished = _SENTENCES.split(text.strip())
     if not re.search(r"[.!?][\"')]*$", text.strip()):
         finished = finished[:-1]  # the last sentence is still being written
     for sentence in finished:
-        norm = normalise(sentence)
-        if len(norm.split()) >= 3 and norm in said_before:
+        words = normalise(sentence)
+        if len(words.split()) >= 3 and words in said_before:
             return "repeats an earlier sentence"
     return ""
 
@@ -268,11 +272,20 @@ class Responder:
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
+        copies_checked = True  # until a copy was let through (it could not be taken back any more)
+
         def emit(clause: str, said: str, *, last: bool = False) -> bool:
-            nonlocal sentences
-            text = " ".join([*spoken, clause])
-            earlier = [e.reply for e in self.conversation.exchanges[-4:]]
-            hit = persona.breaks_character(text) or repeats_earlier(text, earlier, whole=last)  # across clauses
+            nonlocal sentences, copies_checked
+            text = " ".join([*spoken, clause])  # phrases can span clauses
+            hit = persona.breaks_character(text)
+            if not hit and copies_checked:
+                earlier = [e.reply for e in self.conversation.exchanges[-4:]]
+                copied = repeats_earlier(text, earlier, whole=last)
+                if copied:
+                    job.guard_hits.append(copied)
+                    if take_back():
+                        return False
+                    copies_checked = False  # heard already (or the last try): a repeat beats a reply cut short
             if hit:
                 job.guard_hits.append(hit)
                 return False
@@ -289,15 +302,14 @@ class Responder:
 
         def take_back() -> bool:
             """After a miss: unsay the reply so far, if nobody can have heard it, so it is written again."""
-            if not spoken:
-                return True
-            if attempt < 2 and (job.naive or self.voice.retract(job.reply_id)):
+            if attempt >= 2 or (spoken and not (job.naive or self.voice.retract(job.reply_id))):
+                return False
+            if spoken:
                 log.info("reply %d: took back %r (%s)", job.reply_id, " ".join(spoken), job.guard_hits[-1])
-                spoken.clear()
-                job.drafted.clear()
-                job.first_token_t = job.first_clause_t = None
-                return True
-            return False
+            spoken.clear()
+            job.drafted.clear()
+            job.first_token_t = job.first_clause_t = None
+            return True
 
         stopped_early = False
         for piece in pieces:
@@ -305,10 +317,10 @@ class Responder:
                 job.first_token_t = self.clock.now()
             for clause in splitter.feed(piece):
                 if not emit(clause, voiced(clause)):
-                    if take_back():
-                        log.info("reply broke character (%s); regenerating", job.guard_hits[-1])
+                    if not spoken or take_back():
+                        log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
                         return False
-                    stopped_early = True  # part of it may be heard already: end it here
+                    stopped_early = True  # out of character and maybe heard already: end it here
                     break
                 if sentences >= max_sentences:
                     stopped_early = True
@@ -317,7 +329,7 @@ class Responder:
                 break
         if not stopped_early:
             for clause in splitter.flush():
-                if not emit(clause, clause, last=True) and take_back():
+                if not emit(clause, clause, last=True) and (not spoken or take_back()):
                     return False
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()
