@@ -197,6 +197,18 @@ def test_breaks_character_catches_assistant_boilerplate(reply: str) -> None:
     assert load_persona().breaks_character(reply) != ""
 
 
+def test_words_that_may_grow_into_boilerplate_wait_for_the_next_clause() -> None:
+    persona = load_persona()
+    assert persona.might_break_character("I'm sorry,")  # … "but I can't assist with that"
+    assert persona.might_break_character("I'm happy")  # … "to help"
+    assert persona.might_break_character("Oh, I'm here")  # … "to help you"
+    assert not persona.might_break_character("Oh,")
+    assert not persona.might_break_character("That's great!")
+    assert not persona.might_break_character("I'm not sure")
+    assert not persona.might_break_character("I'm sorry, but it hurts.")
+    assert not persona.breaks_character("I'm sorry, but it hurts."), "whole words: 'but i' is not 'but it'"
+
+
 @pytest.mark.parametrize("reply", [
     "Oh, I love that! The sea at dawn makes me feel so awake.",
     "Mm, that sounds tiring. What kept you so busy?",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -25,7 +26,18 @@ class Persona:
     def breaks_character(self, text: str) -> str:
         """The banned phrase found in `text` ("" when it is in character)."""
         low = text.lower().replace("’", "'")
-        return next((phrase for phrase in self.banned if phrase in low), "")
+        whole_words = (rf"(?<![\w']){re.escape(phrase)}(?![\w'])" for phrase in self.banned)
+        return next((phrase for phrase, pattern in zip(self.banned, whole_words) if re.search(pattern, low)), "")
+
+    def might_break_character(self, text: str) -> bool:
+        """True when `text` ends with the first words of a banned phrase ("I'm sorry," → "i'm sorry, but i"):
+        the next words decide, so it should not be spoken yet."""
+        low = " " + " ".join(text.lower().replace("’", "'").split())
+        for phrase in self.banned:
+            words = phrase.split()
+            if any(low.endswith(" " + " ".join(words[:k])) for k in range(1, len(words))):
+                return True
+        return False
 
 
 def load_persona(path: Path | None = None) -> Persona:

@@ -312,10 +312,15 @@ class Responder:
             return True
 
         stopped_early = False
+        held = ""  # words that could still grow into a banned phrase: said once the next clause shows
         for piece in pieces:
             if job.first_token_t is None:
                 job.first_token_t = self.clock.now()
             for clause in splitter.feed(piece):
+                clause = f"{held} {clause}" if held else clause
+                held = clause if persona.might_break_character(" ".join([*spoken, clause])) else ""
+                if held:
+                    continue
                 if not emit(clause, voiced(clause)):
                     if not spoken or take_back():
                         log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
@@ -328,9 +333,9 @@ class Responder:
             if stopped_early:
                 break
         if not stopped_early:
-            for clause in splitter.flush():
-                if not emit(clause, clause, last=True) and (not spoken or take_back()):
-                    return False
+            rest = " ".join([held, *splitter.flush()]).strip()
+            if rest and not emit(rest, rest, last=True) and (not spoken or take_back()):
+                return False
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()
             return False
