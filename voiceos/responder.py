@@ -260,6 +260,7 @@ class Responder:
         """Stream one attempt; False when its first clause broke character (then nothing was spoken).
         `read_before`: the prompt reading already done for this reply (counted in its stats)."""
         persona = self.conversation.persona
+        job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
         splitter = ClauseSplitter()
         spoken: list[str] = []
         sentences = 0
@@ -308,7 +309,6 @@ class Responder:
                 log.info("reply %d: took back %r (%s)", job.reply_id, " ".join(spoken), job.guard_hits[-1])
             spoken.clear()
             job.drafted.clear()
-            job.first_token_t = job.first_clause_t = None
             return True
 
         stopped_early = False
