@@ -246,9 +246,10 @@ class Responder:
         self.events.put(("transcript", job))
         max_sentences = 6 if _DETAIL.search(transcript.text) else 2
         job.llm_started_t = self.clock.now()
+        heard: list[str] = []  # clauses already gone to the speaker, which a new attempt carries on from
         for attempt in range(3):
-            ok = self._speak_reply(job, prompt, max_sentences, attempt, read if attempt == 0 else None)
-            if ok or job.cancelled():
+            outcome = self._speak_reply(job, prompt, max_sentences, attempt, read if attempt == 0 else None, heard)
+            if outcome == "done" or job.cancelled():
                 break
         self.voice.end(job.reply_id)
         if not transcript.words and not job.cancelled():
@@ -256,16 +257,22 @@ class Responder:
             transcript.words = align_words(transcript.text, timed.words)
 
     def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
-                     read_before: PrefillResult | None) -> bool:
-        """Stream one attempt; False when its first clause broke character (then nothing was spoken).
+                     read_before: PrefillResult | None, heard: list[str]) -> str:
+        """Stream one attempt. "done"; "again" when it missed (out of character, a copy) before anything
+        could be heard: nothing of it is spoken; "go on" when it broke character after some of it went to
+        the speaker: `heard` then holds that much, and the next attempt writes the rest from there.
         `read_before`: the prompt reading already done for this reply (counted in its stats)."""
         persona = self.conversation.persona
-        job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
+        if not heard:
+            job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
         splitter = ClauseSplitter()
-        spoken: list[str] = []
-        sentences = 0
+        splitter.emitted = len(heard)  # carrying on: no short first clause again
+        spoken: list[str] = list(heard)
+        sentences = len(re.findall(r"[.!?]+(\s|$)", " ".join(heard) + " "))
         stats = GenerationStats()
         job.stats = stats
+        if heard:
+            prompt += self.llm.fmt.reply_lead + " ".join(heard)
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
@@ -324,8 +331,11 @@ class Responder:
                 if not emit(clause, voiced(clause)):
                     if not spoken or take_back():
                         log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
-                        return False
-                    stopped_early = True  # out of character and maybe heard already: end it here
+                        return "again"
+                    if attempt < 2:  # some of it may be heard already: write the rest again from there
+                        heard[:] = spoken
+                        return "go on"
+                    stopped_early = True
                     break
                 if sentences >= max_sentences:
                     stopped_early = True
@@ -334,12 +344,16 @@ class Responder:
                 break
         if not stopped_early:
             rest = " ".join([held, *splitter.flush()]).strip()
-            if rest and not emit(rest, rest, last=True) and (not spoken or take_back()):
-                return False
+            if rest and not emit(rest, rest, last=True):
+                if not spoken or take_back():
+                    return "again"
+                if attempt < 2:
+                    heard[:] = spoken
+                    return "go on"
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()
-            return False
+            return "again"
         for clause in whole:
             self.voice.say(job.reply_id, clause)
         job.reply_text = " ".join(spoken)
-        return True
+        return "done"

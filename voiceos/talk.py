@@ -34,7 +34,7 @@ class ConsolePrinter:
 
     def replied(self, text: str, record: dict[str, Any]) -> None:
         v2v = record["timings_ms"].get("voice_to_voice")
-        latency = f"{v2v:.0f} ms" if v2v is not None else "n/a"
+        latency = f"{v2v:.0f} ms" if v2v is not None else "not timed"
         cut = " [interrupted]" if record["reply"]["interrupted"] else ""
         self._out(f"samantha › {text or '…'}{cut}   (voice-to-voice {latency})")
         self._out(f"           {summary_line(record['pauses'])}")

@@ -388,8 +388,10 @@ class VoiceLoop:
         ledger = build_ledger(words, speech_start, decided, self.meter, self.rates, self.work)
         voiced = self.voice.reply(job.reply_id)
 
+        timed = getattr(self.source, "realtime", True)  # audio fed faster than real time has no latency
+
         def since_end(t: float | None) -> float | None:
-            return round((t - speech_end) * 1000.0, 1) if t is not None else None
+            return round((t - speech_end) * 1000.0, 1) if t is not None and timed else None
 
         record = self.log.write(
             "turn",

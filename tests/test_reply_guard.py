@@ -1,0 +1,94 @@
+"""The reply guard with a scripted LLM (the logic under test, not the model): a reply that breaks character
+or copies an earlier one is written again when nobody can have heard it yet, and carried on from what was
+heard when some of it already went to the speaker — never left cut off mid-sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+from voiceos.clock import SessionClock
+from voiceos.ledger import WorkLog
+from voiceos.memory import Conversation
+from voiceos.persona import load_persona
+from voiceos.prompt_format import CHATML
+from voiceos.responder import ReplyJob, Responder
+
+
+class ScriptedLlm:
+    """Writes the replies it is given, one per attempt, a few characters at a time."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.prompts: list[str] = []
+        self.fmt = CHATML
+        self.config = SimpleNamespace(seed=7, temperature=0.7, max_reply_tokens=90)
+
+    def stream(self, prompt: str, cancelled: Any, **_: Any) -> Iterator[str]:
+        self.prompts.append(prompt)
+        text = self.replies[len(self.prompts) - 1]
+        for i in range(0, len(text), 3):
+            yield text[i : i + 3]
+
+
+class Voice:
+    """Says clauses; `heard_after` clauses reach the speaker at once (a turn already committed)."""
+
+    def __init__(self, heard_after: int | None) -> None:
+        self.said: list[str] = []
+        self.heard_after = heard_after
+        self.retracted = 0
+
+    def say(self, reply_id: int, clause: str) -> None:
+        self.said.append(clause)
+
+    def retract(self, reply_id: int) -> bool:
+        if self.heard_after is not None and len(self.said) >= self.heard_after:
+            return False
+        self.said.clear()
+        self.retracted += 1
+        return True
+
+    def end(self, reply_id: int) -> None:
+        pass
+
+
+def speak(replies: list[str], heard_after: int | None,
+          earlier: tuple[tuple[str, str], ...] = ()) -> tuple[ReplyJob, Voice, ScriptedLlm]:
+    llm, voice = ScriptedLlm(replies), Voice(heard_after)
+    conversation = Conversation(load_persona(), CHATML, lambda text: len(text.split()), 1100)
+    for user, reply in earlier:
+        conversation.add(user, reply)
+    responder = Responder(None, llm, conversation, voice, SessionClock(), WorkLog())  # type: ignore[arg-type]
+    job = ReplyJob(1, reply_id=1)
+    heard: list[str] = []
+    for attempt in range(3):
+        if responder._speak_reply(job, "PROMPT", 2, attempt, None, heard) == "done":
+            break
+    return job, voice, llm
+
+
+def test_boilerplate_nobody_heard_is_written_again() -> None:
+    job, voice, _ = speak(["I'm sorry, but I can't assist with that.", "Oh, poor little dog! Is it hurt?"],
+                          heard_after=None)
+    assert job.reply_text == "Oh, poor little dog! Is it hurt?"
+    assert "I'm sorry," not in " ".join(voice.said), "held back: it could grow into boilerplate"
+
+
+def test_boilerplate_after_words_already_heard_is_carried_on_not_cut() -> None:
+    job, voice, llm = speak(["That's a tough one, but I'm happy to help you with that.",
+                             " and I hope the dog is fine."], heard_after=1)
+    assert voice.said[0] == "That's a tough one,"
+    assert job.reply_text == "That's a tough one, and I hope the dog is fine."
+    assert llm.prompts[1].endswith("That's a tough one,"), "the second attempt goes on from what was heard"
+    assert "happy to help" not in job.reply_text
+
+
+def test_a_copy_of_an_earlier_reply_is_written_again_before_it_is_heard() -> None:
+    earlier = (("Hi.", "Oh, I love that song so much. It's great."),)
+    job, voice, _ = speak(["Oh, I love that song so much.", "Mm, Sundays are lovely."], heard_after=None,
+                          earlier=earlier)
+    assert job.reply_text == "Mm, Sundays are lovely."
+    assert voice.retracted == 1, '"Oh," was said before the copy showed, and taken back'
+    assert voice.said == ["Mm,", "Sundays are lovely."]
