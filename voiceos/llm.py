@@ -22,9 +22,10 @@ from voiceos.prompt_format import PromptFormat, format_for
 
 log = logging.getLogger(__name__)
 
-# Tokens per prefill step. Reading is far cheaper per token in big batches (2 cores, 0.5B: 1 token 32 ms,
-# 8 tokens 128 ms, 16 tokens 200 ms, 32 tokens 330 ms), but a step cannot be cancelled halfway: background
-# reading (partial transcripts, warming) uses small steps so a reply never waits long behind it.
+# Tokens per prefill step. Reading is far cheaper per token in big batches (2 cores, the 0.5B default: about
+# 33 ms for 1 token, 110 ms for 8, 170 ms for 16, 290 ms for 32; scripts/measure_llm_reading.py), but a step
+# cannot be cancelled halfway: background reading (partial transcripts, warming) uses small steps so a
+# reply never waits long behind it.
 BACKGROUND_BATCH = 16
 REPLY_BATCH = 64
 
@@ -129,7 +130,10 @@ class LocalLlm:
         holds the LLM's P(the turn ends there), read from the same batch: asking it separately would cost
         another pass over the template tokens. Afterwards the last token's logits are live, so `stream(text)`
         samples its first token at once."""
-        tokens = self.tokenize(text)
+        return self._read(self.tokenize(text), cancelled, probe=probe, batch=batch)
+
+    def _read(self, tokens: list[int], cancelled: Callable[[], bool], *, probe: str | None = None,
+              batch: int = BACKGROUND_BATCH) -> PrefillResult:
         if len(tokens) >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
         probe_at = None
@@ -184,7 +188,7 @@ class LocalLlm:
         if len(tokens) + limit >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens + reply does not fit the context of {self.n_ctx}")
         stats.prompt_tokens = len(tokens)
-        read = self.prefill(text, cancelled, batch=REPLY_BATCH)
+        read = self._read(tokens, cancelled, batch=REPLY_BATCH)
         if read_before is not None:
             read = PrefillResult(reused=read_before.reused, read=read_before.read + read.read)
         stats.reused_tokens, stats.read_tokens = read.reused, read.read
