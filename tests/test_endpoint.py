@@ -104,17 +104,41 @@ def test_a_question_ends_the_turn_soon_whatever_the_model_thinks() -> None:
 
 
 def test_a_slow_speaker_gets_more_than_their_longest_pause() -> None:
-    """Someone who already paused 1.0 s mid-sentence is not cut off by a 1.0 s pause later, even after a
-    sentence that sounds complete."""
+    """Someone who already paused 1.0 s mid-sentence is not cut off by a 1.1 s pause later, after words that
+    sound finished but that the LLM is not sure end the turn."""
     script = [(QUIET, 0.5), (SPEECH, 1.0), (QUIET, 1.0), (SPEECH, 1.0), (QUIET, 1.1), (SPEECH, 0.5), (QUIET, 3.0)]
-    listener = hears(("I was thinking", 0.02), ("I was thinking about the sea.", 0.9),
-                     ("I was thinking about the sea. It is lovely here.", 0.9))
+    listener = hears(("I was thinking", 0.02), ("I was thinking about the sea.", 0.3),
+                     ("I was thinking about the sea. It is lovely here.", 0.3))
     events = run(script, listener)
     assert kinds(events) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "end"]
     assert events[-1].kind == "end" and events[-1].silence_s >= 1.25 * 1.0 - FRAME_S
     # a quick speaker saying the same words is answered after the short "complete" silence
-    quick = run([(QUIET, 0.5), (SPEECH, 2.5), (QUIET, 3.0)], hears("I was thinking about the sea.", p_end=0.9))
+    quick = run([(QUIET, 0.5), (SPEECH, 2.5), (QUIET, 3.0)], hears("I was thinking about the sea.", p_end=0.3))
     assert quick[-1].silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
+
+
+def test_a_confident_end_does_not_wait_out_a_slow_speakers_longest_pause() -> None:
+    """"And so, my fellow Americans, [1.2 s] ask not [1.1 s] what your country can do for you, [0.6 s] ask what
+    you can do for your country." The pauses at unfinished words make this a slow speaker, but at the end the
+    words and the LLM agree the turn is over: it ends after `confident_max_ms`, not 1.25 × 1.2 s. The 0.6 s
+    pause at "for you," (finished words, the LLM unsure) does not end it."""
+    script = [(QUIET, 0.5), (SPEECH, 1.5), (QUIET, 1.2), (SPEECH, 0.6), (QUIET, 1.1), (SPEECH, 1.3), (QUIET, 0.6),
+              (SPEECH, 1.8), (QUIET, 3.0)]
+    heard: list[tuple[str, float]] = [
+        ("And so my fellow Americans.", 0.06), ("And so, my fellow Americans, ask not", 0.05),
+        ("And so, my fellow Americans, ask not what your country can do for you.", 0.14),
+        ("And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your "
+         "country.", 0.9)]
+    events = run(script, hears(*heard))
+    assert kinds(events) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "resume",
+                             "speculate", "end"]
+    assert events[-1].silence_s == pytest.approx(CFG.confident_max_ms / 1000.0, abs=FRAME_S)
+    # the same end with the LLM unsure waits out 1.25 × the longest pause
+    unsure = run(script, hears(*heard[:3], (heard[3][0], 0.3)))
+    assert unsure[-1].kind == "end" and unsure[-1].silence_s >= 1.25 * 1.2 - FRAME_S
+    # nor does the 0.6 s pause end it when the LLM is confident there too (late in a session it often is)
+    confident = run(script, hears(*heard[:2], (heard[2][0], 0.9), heard[3]))
+    assert kinds(confident) == kinds(events)
 
 
 def test_no_turn_waits_longer_than_max_silence() -> None:
@@ -152,6 +176,8 @@ def test_two_turns_in_a_row() -> None:
 
 @pytest.mark.parametrize(("text", "complete"), [
     ("What time is it?", True),
+    ("How about you?", True),
+    ("Thank you.", True),
     ("It is sunny today.", True),
     ("Wow!", True),
     ("and so my fellow", False),
@@ -171,6 +197,11 @@ def test_silence_needed_ms() -> None:
     assert silence_needed_ms("What time is it?", None, CFG) == complete
     assert silence_needed_ms("What time is it?", 0.0, CFG) == complete
     assert silence_needed_ms("I think that", 0.99, CFG) == incomplete  # a trailing connective wins
+    # Whisper left out every mark: the words and a confident LLM decide, an unsure one leaves it unfinished
+    unpunctuated = "and so my fellow americans ask not what your country can do for you ask what you can do for you"
+    assert silence_needed_ms(unpunctuated, 0.98, CFG) == complete
+    assert silence_needed_ms(unpunctuated, 0.2, CFG) == incomplete
+    assert silence_needed_ms("so I went to the", 0.98, CFG) == incomplete
     assert silence_needed_ms("Sunday is the best part of the week.", 0.85, CFG) == complete
     assert silence_needed_ms("and so my fellow Americans.", 0.04, CFG) == incomplete  # the model hears it goes on
     middle = silence_needed_ms("Sunday is the best part of the week.", 0.1, CFG)

@@ -54,3 +54,42 @@ def test_a_reply_after_a_full_read_starts_from_the_cache(engines) -> None:  # ty
     stats = GenerationStats()
     "".join(llm.stream(prompt, stats=stats, max_tokens=4))
     assert stats.read_tokens == 1
+
+
+def test_words_reread_with_new_punctuation_keep_the_spelling_already_read(engines) -> None:  # type: ignore[no-untyped-def]
+    """Whisper writes the same audio differently from pass to pass ("and so my fellow americans ask not what"
+    while the user talks, "And so, my fellow Americans, ask not what your country can do for you." at the
+    end). The final prompt keeps the spelling already read where the words agree, so only the new words and
+    the reply template are read at the end."""
+    from voiceos.responder import steady_words
+
+    llm = engines.llm
+    partial_words = ["and", "so", "my", "fellow", "americans", "ask", "not"]  # the partial pass heard "… not what"
+    final = "And so, my fellow Americans, ask not what your country can do for you."
+    steady = " ".join(steady_words(partial_words, final.split()))
+    assert steady == "and so my fellow americans ask not what your country can do for you."
+    read_during_speech = prompts(engines, " ".join(partial_words))[0].removesuffix(llm.fmt.reply_open)
+    reads = {}
+    for label, text in (("as Whisper wrote it", final), ("steady", steady)):
+        llm.reset()
+        llm.prefill(read_during_speech)
+        prompt, words = prompts(engines, text)
+        reads[label] = llm.prefill(prompt, probe=words).read
+    new_words_and_template = len(llm.tokenize(prompts(engines, steady)[0])) - len(llm.tokenize(read_during_speech))
+    assert reads["steady"] <= new_words_and_template + 1
+    assert reads["as Whisper wrote it"] >= new_words_and_template + 8, "re-cased words are read again"
+
+
+def test_steady_words_keep_the_earlier_spelling_only_where_the_words_agree() -> None:
+    from voiceos.responder import steady_words
+
+    def steady(read: str, heard: str) -> str:
+        return " ".join(steady_words(read.split(), heard.split()))
+
+    heard = "And so, my fellow Americans, ask not what your country can do for you."
+    assert steady("and so my fellow americans ask not", heard) == \
+        "and so my fellow americans ask not what your country can do for you."
+    assert steady("", heard) == heard
+    assert steady("I walked", "You walked home.") == "You walked home."
+    assert steady("The child almost hurt.", "The child almost hurt the small dog.") == \
+        "The child almost hurt the small dog.", "the last agreeing word takes its new spelling"

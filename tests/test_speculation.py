@@ -68,3 +68,52 @@ def test_a_user_who_goes_on_after_a_pause_gets_one_answer_to_everything(engines,
     assert exchanges[0].reply == turns[0]["reply"]["text"]
     # The speculation got as far as drafting words of a reply — which were never played (above).
     assert any(r["drafted"] for r in started), started
+
+
+def test_a_speculation_called_off_during_its_whisper_pass_skips_the_decoder(engines, speech_dir: Path) -> None:
+    """A gap inside a word ("li|ttle") starts a speculation that the next frames call off: its Whisper pass
+    stops after the encoder instead of decoding words nobody will use, and the next pass hears them again."""
+    from voiceos.audio import read_wav
+    from voiceos.errors import Cancelled
+
+    audio = read_wav(speech_dir / "spk1_snt1.wav")[0]
+    checks: list[int] = []
+
+    def called_off_after_first_check() -> bool:
+        checks.append(1)
+        return len(checks) > 1
+
+    with pytest.raises(Cancelled):
+        engines.transcriber.transcribe(audio, word_timestamps=False, cancelled=called_off_after_first_check)
+    assert len(checks) == 2, "checked before and after the encoder, then stopped"
+    again = engines.transcriber.transcribe(audio, word_timestamps=False, cancelled=lambda: False)
+    assert normalise(again.text) == "the child almost hurt the small dog"
+
+
+def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config, tmp_path: Path) -> None:
+    """A speech with pauses: the words before a long pause were transcribed by the speculation there; after
+    the user goes on, only the rest is transcribed at the end, and the turn still holds every word."""
+    from voiceos.audio_in import WavSource, WavTurn
+    from voiceos.audio_out import VirtualSpeaker
+    from voiceos.session import Session
+    from voiceos.stt import word_error_rate
+
+    first = "This morning I walked past the old stone bridge by the river and"
+    second = "it started to rain on the way back home."
+    utterance = np.concatenate([speech(first), np.zeros(int(1.2 * 16000), np.float32), speech(second)])
+    session = Session(config, engines, log_dir=tmp_path)
+    speaker = VirtualSpeaker(session.clock).start()
+    try:
+        session.converse(WavSource(session.clock, [WavTurn("speech", utterance)]), speaker)
+    finally:
+        speaker.close()
+        session.close()
+    log = [json.loads(line) for line in session.log.path.read_text().splitlines()]
+    turns = [r for r in log if r["type"] == "turn"]
+    assert len(turns) == 1
+    first_s = len(speech(first)) / 16000
+    assert first_s >= 3.0
+    # the words up to the pause (audio counted from the pre-roll) were not transcribed again at the end
+    assert first_s <= turns[0]["stt"]["heard_earlier_s"] <= first_s + 0.5, turns[0]["stt"]
+    assert word_error_rate(f"{first} {second}", turns[0]["user"]["text"]) <= 0.07, turns[0]["user"]["text"]
+    assert session.conversation is not None and "rain" in normalise(session.conversation.exchanges[0].user)

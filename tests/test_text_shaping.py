@@ -77,6 +77,8 @@ def test_a_long_first_sentence_starts_at_its_first_phrase_boundary() -> None:
     assert clauses[0] == "I'm not sure"
     assert fed_at[0] <= len("I'm not sure what ") + 3, "cut as soon as the opener is a whole word"
     assert stream("I'm glad that you came. Me too.")[0][:2] == ["I'm glad", "that you came."], "two words are enough"
+    assert stream("I'm glad you're feeling better today.")[0][0] == "I'm glad", "a fused pronoun opens a clause"
+    assert stream("I really miss you so much today.")[0][0] == "I really miss you", "a bare 'you' may be an object"
     assert words(" ".join(clauses)) == words(text)
     assert voiced(clauses[0]) == "I'm not sure,", "a mid-sentence cut keeps a rising, unfinished intonation"
     assert voiced("Tell me more.") == "Tell me more."

@@ -77,7 +77,7 @@ def check_default_device(kind: str) -> None:
 class MicrophoneSource:
     """The live microphone. The PortAudio callback copies each block into a queue and nothing more."""
 
-    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = FRAME_SAMPLES // 2) -> None:
+    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = FRAME_SAMPLES // 4) -> None:
         self.clock = clock
         self.device = find_device(device, "input")
         if self.device is None:

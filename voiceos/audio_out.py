@@ -115,7 +115,7 @@ class _PlaybackCore:
 class Speaker(_PlaybackCore):
     """A real output device through PortAudio."""
 
-    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = 256) -> None:
+    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = 128) -> None:
         super().__init__(clock)
         self.device = find_device(device, "output")
         self.block = block

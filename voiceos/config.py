@@ -53,6 +53,8 @@ class EndpointConfig:
     complete_silence_ms: int = 360  # silence that ends a turn whose words sound complete
     incomplete_silence_ms: int = 1500  # silence that ends a turn that sounds unfinished ("and so, um")
     max_silence_ms: int = 2500  # after this, the turn ends whatever it sounds like
+    confident_end_p: float = 0.5  # P(end) at which finished-sounding words are taken as a confident end...
+    confident_max_ms: int = 750  # ...that waits at most this long, however long the speaker paused before
     max_turn_s: float = 28.0  # an utterance longer than this is cut into a turn
 
 

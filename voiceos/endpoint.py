@@ -13,7 +13,10 @@ How much silence ends a turn depends on what was said and how this person pauses
 `turn_sounds_complete()` looks at the transcript so far (sentence punctuation, a trailing conjunction or
 filler), so "…the air is pure." ends sooner than "and so my fellow Americans"; and a speaker who has
 already paused for a second mid-utterance (a speech, a slow thinker) gets `pause_factor` times their
-longest pause so far before the turn is taken from them. A long thinking pause keeps the first half.
+longest pause so far before the turn is taken from them, unless the words sound finished and the LLM is
+confident the turn ends there (`confident_end_p`): then `confident_max_ms` is enough, as a listener would
+answer "…ask what you can do for your country." without waiting out the speaker's longest pause.
+A long thinking pause keeps the first half.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class TurnEvent:
 _TRAILING_OPEN = {
     "and", "but", "or", "so", "because", "cause", "if", "when", "while", "that", "which", "who", "the", "a", "an",
     "to", "of", "in", "on", "at", "for", "with", "about", "my", "your", "our", "their", "his", "her", "is",
-    "are", "was", "were", "um", "uh", "er", "like", "then", "than", "also", "just", "maybe", "i", "we", "you",
+    "are", "was", "were", "um", "uh", "er", "like", "then", "than", "also", "just", "maybe", "i", "we",
     "it's", "i'm", "what", "how", "not", "very", "really", "from", "by", "as", "into", "think", "mean",
 }
 
@@ -59,11 +62,22 @@ def turn_sounds_complete(text: str) -> bool:
     words = re.findall(r"[A-Za-z']+", stripped.lower())
     if not words:
         return False
+    if stripped.endswith("?") and not stripped.endswith("...?"):
+        return True  # "How about you?", "So what?"
     if words[-1] in _TRAILING_OPEN or stripped.endswith((",", "...", "…", "-", "—", ";", ":")):
         return False
-    if stripped.endswith(("?", "!")):
+    if stripped.endswith("!"):
         return True
     return stripped.endswith(".") and len(words) >= 2
+
+
+def _unpunctuated_but_whole(text: str) -> bool:
+    """Whisper sometimes writes a turn in lower case with no punctuation at all ("and so my fellow americans
+    ask not … for your country"): then only the words and the LLM can tell whether it is finished."""
+    words = re.findall(r"[A-Za-z']+", text.lower())
+    if len(words) < 3 or re.search(r"[.,?!;:…]", text) or words[-1] in _TRAILING_OPEN:
+        return False
+    return not (words[0] in _OPENERS and len(words) <= 6)  # "and so my fellow": a preamble
 
 
 def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
@@ -74,7 +88,8 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
     (P(end) 0.04 against 0.85 here). A question mark or a clear trailing connective decides outright.
     """
     stripped = text.strip()
-    if not turn_sounds_complete(stripped):
+    confident = end_probability is not None and end_probability >= cfg.confident_end_p
+    if not turn_sounds_complete(stripped) and not (confident and _unpunctuated_but_whole(stripped)):
         return cfg.incomplete_silence_ms
     if stripped.endswith("?") or end_probability is None:
         return cfg.complete_silence_ms
@@ -113,7 +128,11 @@ class TurnDetector:
         if self.fixed_silence_s is not None:
             return
         ms = silence_needed_ms(text, end_probability, self.cfg)
-        self.required_silence_s = max(ms / 1000.0, self.pause_factor * self.longest_pause_s)
+        slow_speaker_s = self.pause_factor * self.longest_pause_s
+        if (ms <= self.cfg.complete_silence_ms and end_probability is not None
+                and end_probability >= self.cfg.confident_end_p):
+            slow_speaker_s = min(slow_speaker_s, self.cfg.confident_max_ms / 1000.0)
+        self.required_silence_s = max(ms / 1000.0, slow_speaker_s)
 
     def _reset_required(self) -> None:
         if self.fixed_silence_s is not None:

@@ -29,3 +29,7 @@ class ConfigError(VoiceosError):
     """A bad configuration file or option."""
 
     exit_code = 2
+
+
+class Cancelled(Exception):
+    """A speculative job was called off (the user went on talking); raised inside the worker that runs it."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voiceos.config import LlmConfig
-from voiceos.errors import ModelError
+from voiceos.errors import Cancelled, ModelError
 from voiceos.offline import enforce_offline
 from voiceos.prompt_format import PromptFormat, format_for
 
@@ -35,10 +35,6 @@ class PrefillResult:
     reused: int  # tokens found already evaluated
     read: int  # tokens evaluated now
     end_probability: float | None = None  # P(turn ends) at the probe position, when one was asked for
-
-
-class Cancelled(Exception):
-    """Raised inside the LLM worker when a speculative job is called off."""
 
 
 @dataclass

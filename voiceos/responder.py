@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from voiceos.clock import SessionClock
+from voiceos.config import SAMPLE_RATE
 from voiceos.ledger import WorkLog
 from voiceos.llm import REPLY_BATCH, Cancelled, GenerationStats, LocalLlm, PrefillResult
 from voiceos.memory import Conversation
@@ -67,6 +68,22 @@ def repeats_earlier(text: str, earlier: list[str], *, whole: bool) -> str:
     return ""
 
 
+def steady_words(read: list[str], heard: list[str]) -> list[str]:
+    """The words `heard` in a new pass, written as an earlier pass wrote them where the two agree.
+
+    Whisper re-punctuates and re-cases the same audio from pass to pass ("At that high level the" →
+    "At that high level, the air is pure."), and llama.cpp reuses only an identical token prefix: keeping
+    the earlier spelling of the agreeing words keeps those words read. The last agreeing word takes the
+    new spelling (its punctuation may have changed: "you." → "you,"), as do all the words after it."""
+    same = 0
+    for old, new in zip(read, heard):
+        if normalise(old) != normalise(new) or not normalise(new):
+            break
+        same += 1
+    same = min(same, len(heard)) - 1
+    return read[:same] + heard[same:] if same > 0 else list(heard)
+
+
 @dataclass
 class Job:
     utt_id: int
@@ -92,18 +109,22 @@ class ReplyJob(Job):
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     audio_start: float = 0.0  # session time of audio[0]
     speculative: bool = True
+    heard_samples: int = 0  # audio[:heard_samples] was transcribed for good at an earlier pause...
+    heard_text: str = ""  # ...as this: only the rest is transcribed now
     naive: bool = False  # the plain cascade: full-window STT, whole reply before any speech
     submitted_t: float = 0.0
     # filled by the worker (session-clock times)
     transcript: Transcript | None = None
     started_t: float | None = None
     stt_done_t: float | None = None
+    read_done_t: float | None = None  # the reply's prompt read (speculative path)
     first_token_t: float | None = None
     first_clause_t: float | None = None
     llm_started_t: float | None = None
     done_t: float | None = None
     end_probability: float | None = None  # the LLM's P(turn ends here) for the transcript
     reply_text: str = ""
+    prompt_text: str = ""  # the user's words as the LLM read them (`steady_words`); memory keeps these
     drafted: list[str] = field(default_factory=list)  # clauses written so far (spoken only once committed)
     guard_hits: list[str] = field(default_factory=list)
     stats: GenerationStats = field(default_factory=GenerationStats)
@@ -125,6 +146,7 @@ class Responder:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._busy = threading.Event()
         self._current: Job | None = None
+        self._read_words: tuple[int, list[str]] = (-1, [])  # (utterance, its words now in the LLM's cache)
         self._thread = threading.Thread(target=self._run, name="responder", daemon=True)
 
     def start(self) -> Responder:
@@ -189,14 +211,19 @@ class Responder:
         """Read the words heard so far into the LLM's cache, all but the last (it may be cut off mid-word or
         still change). A wrong guess costs nothing but idle time: the reply's prompt is built from the final
         transcript, and llama.cpp reuses only the tokens that match."""
-        transcript = self.stt.transcribe(job.audio, word_timestamps=False)
-        words = transcript.text.split()[:-1]
+        transcript = self.stt.transcribe(job.audio, word_timestamps=False, cancelled=job.cancelled)
+        words = self._steady(job.utt_id, transcript.text)[:-1]
         if job.cancelled() or not words:
             return
         with self.conversation_lock:
             prompt = self._fitted_prompt(" ".join(words), final=False)
         read = self.llm.prefill(prompt, job.cancelled)
+        self._read_words = (job.utt_id, words)
         log.debug("partial %d: read %r (%d new tokens)", job.utt_id, " ".join(words), read.read)
+
+    def _steady(self, utt_id: int, text: str) -> list[str]:
+        read_utt, read = self._read_words
+        return steady_words(read if read_utt == utt_id else [], text.split())
 
     def _fitted_prompt(self, text: str, *, final: bool) -> str:
         """The prompt for `text`, leaving room for a whole reply in the context: the oldest exchanges go
@@ -221,18 +248,20 @@ class Responder:
         job.started_t = self.clock.now()
         # Words are not needed to answer; their timestamps cost as much again, so they are found after
         # the reply is written (below), while Samantha is already speaking.
-        transcript = self.stt.transcribe(job.audio, word_timestamps=False, full_window=job.naive)
+        transcript = self._transcribe_turn(job)
         job.transcript = transcript
         job.stt_done_t = self.clock.now()
         log.debug("reply %d: heard %r in %.0f ms", job.reply_id, transcript.text, transcript.stt_ms)
         if transcript.is_empty or job.cancelled():
             self.events.put(("transcript", job))
             return
+        words = self._steady(job.utt_id, transcript.text) if job.speculative else transcript.text.split()
+        job.prompt_text = " ".join(words)
         with self.conversation_lock:
-            prompt = self._fitted_prompt(transcript.text, final=True)
+            prompt = self._fitted_prompt(job.prompt_text, final=True)
             # The words without Whisper's closing punctuation: read now (the reply needs them anyway) and
             # ask the LLM whether the turn sounds finished.
-            open_prompt = self._fitted_prompt(transcript.text.rstrip(" .?!,;:"), final=False)
+            open_prompt = self._fitted_prompt(job.prompt_text.rstrip(" .?!,;:"), final=False)
         read: PrefillResult | None = None
         if job.speculative and not job.naive:
             # the whole prompt in one pass (it is needed for the reply anyway), with P(end) taken at the
@@ -241,6 +270,8 @@ class Responder:
             if read.end_probability is None:  # the words do not tokenize as a prefix of the prompt
                 read = self.llm.prefill(open_prompt, job.cancelled, probe=open_prompt, batch=REPLY_BATCH)
             job.end_probability = read.end_probability
+            job.read_done_t = self.clock.now()
+            self._read_words = (job.utt_id, words)
             log.debug("reply %d: read %d tokens (%d cached) by %.0f ms, P(end) %s", job.reply_id, read.read,
                       read.reused, (self.clock.now() - job.started_t) * 1000, job.end_probability)
         self.events.put(("transcript", job))
@@ -255,6 +286,14 @@ class Responder:
         if not transcript.words and not job.cancelled():
             timed = self.stt.transcribe(job.audio, word_timestamps=True, full_window=job.naive)
             transcript.words = align_words(transcript.text, timed.words)
+
+    def _transcribe_turn(self, job: ReplyJob) -> Transcript:
+        if not job.heard_samples or job.naive:
+            return self.stt.transcribe(job.audio, word_timestamps=False, full_window=job.naive,
+                                       cancelled=job.cancelled)
+        rest = self.stt.transcribe(job.audio[job.heard_samples :], word_timestamps=False, cancelled=job.cancelled)
+        return Transcript(f"{job.heard_text} {rest.text}".strip(), [], len(job.audio) / SAMPLE_RATE, rest.stt_ms,
+                          rest.window_frames, confidence=rest.confidence, earlier_s=job.heard_samples / SAMPLE_RATE)
 
     def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
                      read_before: PrefillResult | None, heard: list[str]) -> str:

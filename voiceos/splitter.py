@@ -25,6 +25,9 @@ _PHRASE_OPENERS = {
     "and", "but", "or", "so", "because", "since", "though", "although", "while", "when", "where", "which",
     "who", "whose", "that", "what", "how", "why", "if", "unless", "to", "for", "with", "about", "in", "on",
     "at", "from", "into", "after", "before", "until", "like",
+    # a pronoun fused with its verb starts a clause ("I'm glad | you're here"); a bare "you" may be an object
+    "i'm", "i've", "i'll", "i'd", "you're", "you've", "you'll", "you'd", "it's", "that's", "there's", "they're",
+    "we're", "he's", "she's",
 }
 _WORD = re.compile(r"\S+")
 
@@ -95,7 +98,7 @@ class ClauseSplitter:
         for k in range(self.first_phrase_words, len(words)):
             # the newest word may still grow ("what" → "whatever"), but the cut before it is a word boundary
             # either way, and waiting for the next token to be sure would cost ~45 ms
-            if words[k].group().lower().strip("\"'(") in _PHRASE_OPENERS:
+            if words[k].group().lower().replace("’", "'").strip("\"'(") in _PHRASE_OPENERS:
                 return words[k - 1].end()
         complete = len(words) if text[-1:].isspace() else len(words) - 1
         if complete > self.first_max_words:

@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from voiceos.config import SAMPLE_RATE, SttConfig
-from voiceos.errors import ModelError
+from voiceos.errors import Cancelled, ModelError
 from voiceos.offline import enforce_offline
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Transcript:
     window_frames: int = FULL_WINDOW_FRAMES
     dropped_reason: str = ""  # non-empty when the text was judged a hallucination and dropped
     confidence: float = 1.0  # mean token probability (from the segments' average log-probability)
+    earlier_s: float = 0.0  # leading audio whose words came from an earlier pass (not transcribed now)
 
     @property
     def is_empty(self) -> bool:
@@ -89,11 +91,17 @@ def _short_window_model_class() -> type:
         """WhisperModel whose encoder sees `window_frames` mel frames instead of 3000."""
 
         window_frames = FULL_WINDOW_FRAMES
+        cancelled: Callable[[], bool] | None = None  # set per pass by Transcriber.transcribe
 
         def encode(self, features: np.ndarray) -> Any:
             if self.window_frames < FULL_WINDOW_FRAMES:
                 features = features[..., : self.window_frames]
-            return super().encode(np.ascontiguousarray(features))
+            if self.cancelled is not None and self.cancelled():
+                raise Cancelled()
+            encoded = super().encode(np.ascontiguousarray(features))
+            if self.cancelled is not None and self.cancelled():  # called off while encoding: skip the decoder
+                raise Cancelled()
+            return encoded
 
     return ShortWindowWhisper
 
@@ -125,13 +133,15 @@ class Transcriber:
         frames = int(math.ceil(seconds * FRAMES_PER_SECOND / 100.0) * 100)
         return min(FULL_WINDOW_FRAMES, frames)
 
-    def transcribe(self, samples: np.ndarray, *, word_timestamps: bool = True,
-                   full_window: bool = False, prompt: str | None = None) -> Transcript:
-        """Transcribe 16 kHz mono audio; drop what looks like a hallucination on silence or noise."""
+    def transcribe(self, samples: np.ndarray, *, word_timestamps: bool = True, full_window: bool = False,
+                   prompt: str | None = None, cancelled: Callable[[], bool] | None = None) -> Transcript:
+        """Transcribe 16 kHz mono audio; drop what looks like a hallucination on silence or noise.
+        `cancelled`: checked around the encoder; when it turns true the pass stops with `Cancelled`."""
         started = time.perf_counter()
         audio_s = len(samples) / SAMPLE_RATE
         window = FULL_WINDOW_FRAMES if full_window else self.window_for(audio_s)
         self._model.window_frames = window
+        self._model.cancelled = cancelled
         segments, _info = self._model.transcribe(
             samples.astype(np.float32, copy=False),
             max_new_tokens=int(math.ceil(audio_s * MAX_TOKENS_PER_S)) + 8,

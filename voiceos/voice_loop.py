@@ -36,6 +36,11 @@ from voiceos.word_timing import refine_words
 
 log = logging.getLogger(__name__)
 
+# A speculation dropped because the user went on keeps its words when it covered at least this much audio
+# and the pause was at least this long; shorter stretches are cheap to transcribe again with more context.
+KEEP_HEARD_AFTER_S = 3.0
+KEEP_HEARD_PAUSE_S = 0.3
+
 
 class Speakerlike(Protocol):
     progress: dict[int, ReplyProgress]
@@ -68,6 +73,10 @@ class Utterance:
     over_reply: int | None = None  # reply_id of Samantha's reply this speech started over
     required_silence_s: float = 0.0  # the silence that ended it
     longest_pause_s: float = 0.0
+    # Transcribed for good at a long pause inside the utterance: the first `heard_samples` of audio() say
+    # `heard_text`. Later passes transcribe only what follows (a speech's last words, not all of it again).
+    heard_samples: int = 0
+    heard_text: str = ""
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self.frames) if self.frames else np.zeros(0, np.float32)
@@ -218,6 +227,7 @@ class VoiceLoop:
         active.job.cancel.set()
         self.voice.discard(active.job.reply_id)
         utt = active.utt
+        self._keep_heard(utt, active.job, t)
         pause_start = (utt.end_t or t) - utt.required_silence_s
         self.log.write("turn_reopened", utterance=utt.utt_id, reply_id=active.job.reply_id,
                        pause_s=round(t - pause_start, 3))
@@ -236,14 +246,26 @@ class VoiceLoop:
         if self.mode != "streaming" or utt is None or self._active is not None:
             return
         job = ReplyJob(utt.utt_id, reply_id=self._new_reply_id(), audio=utt.audio(),
-                       audio_start=utt.audio_start, speculative=True, submitted_t=self.clock.now())
+                       audio_start=utt.audio_start, speculative=True, submitted_t=self.clock.now(),
+                       heard_samples=utt.heard_samples, heard_text=utt.heard_text)
         utt.job = job
         self.responder.submit(job)
+
+    def _keep_heard(self, utt: Utterance, job: ReplyJob, resumed_t: float) -> None:
+        """The user went on after a pause: if the dropped speculation had transcribed a long stretch that
+        ended in a real pause, those words stand (a pause is a safe place to cut: no word straddles it)."""
+        heard = job.transcript
+        covered_s = len(job.audio) / SAMPLE_RATE
+        if (heard is None or heard.is_empty or job.naive or covered_s < KEEP_HEARD_AFTER_S
+                or resumed_t - (job.audio_start + covered_s) < KEEP_HEARD_PAUSE_S):
+            return
+        utt.heard_samples, utt.heard_text = len(job.audio), heard.text
 
     def _on_resume(self, t: float) -> None:
         utt = self._utt
         if utt is not None and utt.job is not None:
             job = utt.job
+            self._keep_heard(utt, job, t)
             job.cancel.set()
             self.voice.discard(job.reply_id)
             self.log.write("speculation_discarded", utterance=utt.utt_id, reply_id=job.reply_id,
@@ -409,7 +431,7 @@ class VoiceLoop:
             timings_ms={
                 "endpoint": since_end(decided),
                 "stt": round(transcript.stt_ms, 1),
-                "stt_rtf": round(transcript.stt_ms / 1000.0 / max(transcript.audio_s, 1e-6), 3),
+                "stt_rtf": round(transcript.stt_ms / 1000.0 / max(transcript.audio_s - transcript.earlier_s, 1e-6), 3),
                 "llm_first_token": since_end(job.first_token_t),
                 "first_clause": since_end(job.first_clause_t),
                 "tts_first_audio": since_end(voiced.first_audio_t),
@@ -421,12 +443,14 @@ class VoiceLoop:
             llm={"prompt_tokens": job.stats.prompt_tokens, "reused_tokens": job.stats.reused_tokens,
                  "read_tokens": job.stats.read_tokens, "generated_tokens": job.stats.generated_tokens,
                  "decode_tps": round(job.stats.decode_tps, 2), "speculative": job.speculative},
-            stt={"window_frames": transcript.window_frames, "audio_s": round(transcript.audio_s, 3)},
+            stt={"window_frames": transcript.window_frames, "audio_s": round(transcript.audio_s, 3),
+                 "heard_earlier_s": round(transcript.earlier_s, 3)},
             loop_max_lag_ms=round(self.max_lag_s * 1000.0, 1),
             trace_ms={  # where the time went, from speech end (session clock)
                 "pause_heard": since_end(job.audio_start + len(job.audio) / SAMPLE_RATE),
                 "job_submitted": since_end(job.submitted_t), "job_started": since_end(job.started_t),
-                "stt_done": since_end(job.stt_done_t), "turn_decided": since_end(decided),
+                "stt_done": since_end(job.stt_done_t), "read_done": since_end(job.read_done_t),
+                "turn_decided": since_end(decided),
                 "first_token": since_end(job.first_token_t), "first_clause": since_end(job.first_clause_t),
                 "first_audio_ready": since_end(voiced.first_audio_t),
                 "first_sample_out": since_end(progress.first_sample_t),
@@ -445,7 +469,8 @@ class VoiceLoop:
         self.result.interrupted += int(interrupted)
         self.result.records.append(record)
         with self.responder.conversation_lock:
-            self.responder.conversation.add(transcript.text, spoken, interrupted)
+            # the words as the LLM read them (the same words, maybe spelled as an earlier pass wrote them)
+            self.responder.conversation.add(active.job.prompt_text or transcript.text, spoken, interrupted)
         if self.printer:
             self._print_heard(active)
             self.printer.replied(spoken, record)
