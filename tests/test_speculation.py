@@ -4,6 +4,7 @@ when the user goes on — and the whole utterance gets exactly one answer."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,8 @@ def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config,
     from voiceos.session import Session
     from voiceos.stt import word_error_rate
 
-    first = "This morning I walked past the old stone bridge by the river and"
-    second = "it started to rain on the way back home."
+    first = "Yesterday after work I went for a long walk along the river with my"
+    second = "little dog, and it started to rain on the way back home."
     utterance = np.concatenate([speech(first), np.zeros(int(1.2 * 16000), np.float32), speech(second)])
     session = Session(config, engines, log_dir=tmp_path)
     speaker = VirtualSpeaker(session.clock).start()
@@ -117,3 +118,51 @@ def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config,
     assert first_s <= turns[0]["stt"]["heard_earlier_s"] <= first_s + 0.5, turns[0]["stt"]
     assert word_error_rate(f"{first} {second}", turns[0]["user"]["text"]) <= 0.07, turns[0]["user"]["text"]
     assert session.conversation is not None and "rain" in normalise(session.conversation.exchanges[0].user)
+    assert len(session.conversation.exchanges) == 1
+
+
+def test_input_that_ends_mid_turn_still_gets_its_answer(engines, config, tmp_path: Path) -> None:
+    """The audio runs out while the user's turn is still open (a WAV cut right after the last word): the
+    turn ends with the input, is answered, and the session ends instead of waiting for silence forever."""
+    from voiceos.audio import AudioChunk
+    from voiceos.audio_out import VirtualSpeaker
+    from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE
+    from voiceos.session import Session
+
+    audio = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), speech("Tell me about the sea.")])
+    audio = audio[: len(audio) // FRAME_SAMPLES * FRAME_SAMPLES]
+
+    class CutShort:
+        overflows = 0
+
+        def __init__(self) -> None:
+            self.idle_reads = 0
+            self.blocks = [AudioChunk(audio[i : i + FRAME_SAMPLES], SAMPLE_RATE, i / SAMPLE_RATE)
+                           for i in range(0, len(audio), FRAME_SAMPLES)]
+
+        def start(self) -> None: ...
+
+        def read(self, timeout: float) -> AudioChunk | None:
+            if self.blocks:
+                return self.blocks.pop(0)
+            self.idle_reads += 1
+            assert self.idle_reads < 600, "the loop still waits for audio 30 s after the input ended"
+            time.sleep(timeout)
+            return None
+
+        def finished(self) -> bool:
+            return not self.blocks
+
+        def close(self) -> None: ...
+
+    session = Session(config, engines, log_dir=tmp_path)
+    speaker = VirtualSpeaker(session.clock).start()
+    try:
+        result = session.converse(CutShort(), speaker)
+    finally:
+        speaker.close()
+        session.close()
+    assert result.turns == 1
+    turns = [json.loads(line) for line in session.log.path.read_text().splitlines() if '"turn"' in line]
+    assert "sea" in normalise(turns[0]["user"]["text"])
+    assert turns[0]["reply"]["text"]

@@ -192,6 +192,10 @@ class TurnDetector:
             events.append(self._end(end))
         return events
 
+    def close(self, t: float) -> TurnEvent:
+        """The audio ended (the last WAV was read): a turn still open ends here, whatever its silence."""
+        return self._end(max(t, self.last_voiced_end))
+
     def _end(self, t: float) -> TurnEvent:
         silence = t - self.last_voiced_end
         self.phase = Phase.IDLE

@@ -154,8 +154,10 @@ class VoiceLoop:
                     raise DeviceError("the output device stopped (unplugged?)")
                 if self.max_turns is not None and self.result.turns >= self.max_turns and self._active is None:
                     break
-                if chunk is None and self.source.finished() and self._active is None and self._utt is None:
-                    break
+                if chunk is None and self.source.finished() and self._active is None:
+                    if self._utt is None:
+                        break
+                    self._on_end(self.detector.close(self._carry_t).t)  # the input ended: so did the turn
         except KeyboardInterrupt:
             self._abort("interrupted by the user (Ctrl-C)")
             raise
@@ -289,7 +291,8 @@ class VoiceLoop:
         if job is None or job.cancelled():
             job = ReplyJob(utt.utt_id, reply_id=self._new_reply_id(), audio=utt.audio(),
                            audio_start=utt.audio_start, speculative=False, naive=self.mode == "naive",
-                           submitted_t=self.clock.now())
+                           submitted_t=self.clock.now(), heard_samples=utt.heard_samples,
+                           heard_text=utt.heard_text)
             if job.naive:
                 self.voice.play_whole(job.reply_id)
             self.responder.submit(job)
