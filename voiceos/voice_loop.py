@@ -157,7 +157,7 @@ class VoiceLoop:
                 if chunk is None and self.source.finished() and self._active is None:
                     if self._utt is None:
                         break
-                    self._on_end(self.detector.close(self._carry_t).t)  # the input ended: so did the turn
+                    self._close_turn()
         except KeyboardInterrupt:
             self._abort("interrupted by the user (Ctrl-C)")
             raise
@@ -165,6 +165,16 @@ class VoiceLoop:
             self._abort(str(exc))
             raise
         return self.result
+
+    def _close_turn(self) -> None:
+        """The input ended with the user's turn still open: it ends here. A speculation that stopped short of
+        the last words heard is dropped, and the whole turn is transcribed."""
+        utt = self._utt
+        last_voiced = self.detector.last_voiced_end
+        job = utt.job if utt is not None else None
+        if job is not None and job.audio_start + len(job.audio) / SAMPLE_RATE < last_voiced:
+            self._on_resume(last_voiced)
+        self._on_end(self.detector.close(self._carry_t).t)
 
     def _abort(self, why: str) -> None:
         """Stop speaking, keep what was said: the reply in flight is logged as interrupted."""
