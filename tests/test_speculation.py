@@ -99,7 +99,7 @@ def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config,
     from voiceos.session import Session
     from voiceos.stt import word_error_rate
 
-    first = "Yesterday after work I went for a long walk along the river with my"
+    first = "Yesterday after work I went out for a long and quiet walk along the river with my"
     second = "little dog, and it started to rain on the way back home."
     utterance = np.concatenate([speech(first), np.zeros(int(1.2 * 16000), np.float32), speech(second)])
     session = Session(config, engines, log_dir=tmp_path)
