@@ -93,3 +93,25 @@ def test_steady_words_keep_the_earlier_spelling_only_where_the_words_agree() -> 
     assert steady("I walked", "You walked home.") == "You walked home."
     assert steady("The child almost hurt.", "The child almost hurt the small dog.") == \
         "The child almost hurt the small dog.", "the last agreeing word takes its new spelling"
+
+
+def test_a_reply_does_not_copy_an_earlier_one_word_for_word(engines) -> None:  # type: ignore[no-untyped-def]
+    """Qwen, asked about nature after three turns answered the same way, writes that answer a fourth time;
+    with the earlier sentences to avoid it says something of its own, and the reply guard lets it through."""
+    import re
+
+    from voiceos.memory import Conversation
+    from voiceos.responder import repeats_earlier
+
+    llm = engines.llm
+    conv = Conversation(engines.persona, llm.fmt, llm.count_tokens, 1100)
+    same = "I'm glad you're enjoying this. It's always nice to hear about the beauty and fun in nature."
+    for user in ("I went for a walk today.", "The sky was so blue.", "I love the sound of rain."):
+        conv.add(user, same)
+    prompt = conv.prompt("The flowers are blooming.")
+    earlier = [e.reply for e in conv.exchanges]
+    plain = "".join(llm.stream(prompt, max_tokens=30))
+    assert repeats_earlier(plain, earlier, whole=False), f"the model no longer copies here: {plain!r}"
+    avoid = [s for reply in earlier for s in re.split(r"(?<=[.!?])\s+", reply)]
+    reply = "".join(llm.stream(prompt, max_tokens=30, avoid=avoid))
+    assert reply.strip() and not repeats_earlier(reply, earlier, whole=True), reply

@@ -92,3 +92,40 @@ def test_a_copy_of_an_earlier_reply_is_written_again_before_it_is_heard() -> Non
     assert job.reply_text == "Mm, Sundays are lovely."
     assert voice.retracted == 1, '"Oh," was said before the copy showed, and taken back'
     assert voice.said == ["Mm,", "Sundays are lovely."]
+
+
+class WordTokens:
+    """A tokenizer of whole words (with their leading space), enough to test the copy blocker's logic."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def count_tokens_ids(self, text: str) -> list[int]:
+        import re
+
+        return [self.ids.setdefault(w, len(self.ids)) for w in re.findall(r" ?\S+", text)]
+
+    def token_text(self, token: int) -> str:
+        return next(w for w, i in self.ids.items() if i == token)
+
+
+def test_the_copy_blocker_bars_the_next_word_of_an_earlier_sentence_after_three_shared() -> None:
+    import numpy as np
+
+    from voiceos.llm import CopyBlocker
+
+    words = WordTokens()
+    prompt = words.count_tokens_ids("PROMPT")
+    blocker = CopyBlocker(words, ["I'm glad you're enjoying this.", "It's always nice to hear."], len(prompt))  # type: ignore[arg-type]
+    vocab = 40
+
+    def banned(reply: str) -> set[str]:
+        ids = prompt + words.count_tokens_ids(reply)
+        logits = blocker(np.array(ids), np.zeros(vocab, np.float32))
+        return {words.token_text(i) for i in np.flatnonzero(np.isinf(logits))}
+
+    assert banned("I'm glad") == set(), "two shared words are an ordinary opening"
+    assert banned("I'm glad you're") == {" enjoying"}
+    assert banned("I'm glad to see you.") == set(), "a new sentence starts the count again"
+    assert banned("I'm glad to see you. It's always nice") == {" to"}, "a sentence after the first is matched too"
+    assert banned("Oh, I'm glad you're") == set(), "only a sentence that starts the same way is a copy"

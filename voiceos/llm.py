@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from voiceos.config import LlmConfig
 from voiceos.errors import Cancelled, ModelError
@@ -91,7 +94,6 @@ class LocalLlm:
         question mark, the end of the turn): a small turn-end model for free, since the words are read
         anyway."""
         import llama_cpp
-        import numpy as np
 
         ptr = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, batch_index)
         logits = np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).astype(np.float64)
@@ -107,7 +109,14 @@ class LocalLlm:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.count_tokens_ids(text))
+
+    def count_tokens_ids(self, text: str) -> list[int]:
+        """`text` as the model would write it (no BOS, special tokens as plain text)."""
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def token_text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=False).decode("utf-8", errors="replace")
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         ids = self._llm.input_ids[: self._llm.n_tokens]  # the tokens now in the KV cache (the rest is stale)
@@ -172,10 +181,11 @@ class LocalLlm:
     def stream(
         self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
         temperature: float | None = None, max_tokens: int | None = None, stats: GenerationStats | None = None,
-        read_before: PrefillResult | None = None,
+        read_before: PrefillResult | None = None, avoid: list[str] | None = None,
     ) -> Iterator[str]:
         """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`.
-        `read_before`: a `prefill` of this prompt just done by the caller, counted in `stats`."""
+        `read_before`: a `prefill` of this prompt just done by the caller, counted in `stats`.
+        `avoid`: sentences the reply must not copy (see `CopyBlocker`)."""
         cfg = self.config
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
@@ -190,20 +200,24 @@ class LocalLlm:
         stats.reused_tokens, stats.read_tokens = read.reused, read.read
         self._llm.set_seed(seed if seed is not None else cfg.seed)
         try:
-            yield from self._decode(tokens, cancelled, stats, limit, temperature, started)
+            yield from self._decode(tokens, cancelled, stats, limit, temperature, started, avoid or [])
         finally:
             if stats.first_token_ms:
                 stats.decode_s = time.perf_counter() - started - stats.first_token_ms / 1000.0
 
     def _decode(self, tokens: list[int], cancelled: Callable[[], bool], stats: GenerationStats, limit: int,
-                temperature: float | None, started: float) -> Iterator[str]:
+                temperature: float | None, started: float, avoid: list[str]) -> Iterator[str]:
         cfg = self.config
+        from llama_cpp import LogitsProcessorList
+
+        blocker = CopyBlocker(self, avoid, len(tokens)) if avoid else None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
         self._live_logits_at = -1  # generating moves the logits on
         for token in self._llm.generate(
             tokens, top_k=cfg.top_k, top_p=cfg.top_p, temp=cfg.temperature if temperature is None else temperature,
             repeat_penalty=cfg.repeat_penalty, reset=True,
+            logits_processor=LogitsProcessorList([blocker]) if blocker is not None else None,
         ):
             if stats.generated_tokens == 0:
                 stats.first_token_ms = (time.perf_counter() - started) * 1000.0
@@ -230,6 +244,44 @@ class LocalLlm:
     def reset(self) -> None:
         self._llm.reset()
         self._live_logits_at = -1
+
+
+class CopyBlocker:
+    """A sampling step that keeps a reply from copying an earlier sentence word for word.
+
+    Small models copy their own earlier replies from the history ("I'm glad you're enjoying this." turn after
+    turn). The reply guard catches a copy once it is written and has the reply written again, which costs the
+    time of both. This step stops it while it is written: once the sentence being written has followed one of
+    the `avoid` sentences for `MIN_SHARED` tokens, that sentence's next token is not allowed, so the model says
+    it another way ("I'm glad you" → "I'm glad to…")."""
+
+    MIN_SHARED = 3
+
+    def __init__(self, llm: LocalLlm, avoid: list[str], prompt_len: int) -> None:
+        self._llm = llm
+        self._prompt_len = prompt_len
+        self._avoid: list[list[int]] = []
+        for sentence in avoid:
+            for variant in (sentence, " " + sentence):  # opening a reply, or after an earlier sentence
+                ids = llm.count_tokens_ids(variant)
+                if len(ids) > self.MIN_SHARED:
+                    self._avoid.append(ids)
+        self._seen = 0  # generated tokens looked at so far
+        self._sentence_start = 0  # where the sentence being written starts (index into generated tokens)
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        generated = [int(t) for t in input_ids[self._prompt_len :]]
+        for i in range(self._seen, len(generated)):
+            if any(c in self._llm.token_text(generated[i]) for c in ".!?\n"):
+                self._sentence_start = i + 1
+        self._seen = len(generated)
+        current = generated[self._sentence_start :]
+        k = len(current)
+        if k >= self.MIN_SHARED:
+            for ids in self._avoid:
+                if len(ids) > k and ids[:k] == current:
+                    logits[ids[k]] = -np.inf
+        return logits
 
 
 def _stop_position(text: str, stops: tuple[str, ...]) -> int | None:

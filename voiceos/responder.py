@@ -96,6 +96,8 @@ class Job:
 @dataclass
 class PartialJob(Job):
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    heard_samples: int = 0  # as in ReplyJob: audio[:heard_samples] says heard_text already
+    heard_text: str = ""
 
 
 @dataclass
@@ -211,7 +213,7 @@ class Responder:
         """Read the words heard so far into the LLM's cache, all but the last (it may be cut off mid-word or
         still change). A wrong guess costs nothing but idle time: the reply's prompt is built from the final
         transcript, and llama.cpp reuses only the tokens that match."""
-        transcript = self.stt.transcribe(job.audio, word_timestamps=False, cancelled=job.cancelled)
+        transcript = self._transcribe_after_heard(job.audio, job.heard_samples, job.heard_text, job.cancelled)
         words = self._steady(job.utt_id, transcript.text)[:-1]
         if job.cancelled() or not words:
             return
@@ -288,12 +290,19 @@ class Responder:
             transcript.words = align_words(transcript.text, timed.words)
 
     def _transcribe_turn(self, job: ReplyJob) -> Transcript:
-        if not job.heard_samples or job.naive:
-            return self.stt.transcribe(job.audio, word_timestamps=False, full_window=job.naive,
-                                       cancelled=job.cancelled)
-        rest = self.stt.transcribe(job.audio[job.heard_samples :], word_timestamps=False, cancelled=job.cancelled)
-        return Transcript(f"{job.heard_text} {rest.text}".strip(), [], len(job.audio) / SAMPLE_RATE, rest.stt_ms,
-                          rest.window_frames, confidence=rest.confidence, earlier_s=job.heard_samples / SAMPLE_RATE)
+        if job.naive:
+            return self.stt.transcribe(job.audio, word_timestamps=False, full_window=True, cancelled=job.cancelled)
+        return self._transcribe_after_heard(job.audio, job.heard_samples, job.heard_text, job.cancelled)
+
+    def _transcribe_after_heard(self, audio: np.ndarray, heard_samples: int, heard_text: str,
+                                cancelled: Any) -> Transcript:
+        """`audio` transcribed without timestamps; when its first `heard_samples` were transcribed for good at
+        an earlier pause (as `heard_text`), only the rest is."""
+        if not heard_samples:
+            return self.stt.transcribe(audio, word_timestamps=False, cancelled=cancelled)
+        rest = self.stt.transcribe(audio[heard_samples:], word_timestamps=False, cancelled=cancelled)
+        return Transcript(f"{heard_text} {rest.text}".strip(), [], len(audio) / SAMPLE_RATE, rest.stt_ms,
+                          rest.window_frames, confidence=rest.confidence, earlier_s=heard_samples / SAMPLE_RATE)
 
     def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
                      read_before: PrefillResult | None, heard: list[str]) -> str:
@@ -312,10 +321,11 @@ class Responder:
         job.stats = stats
         if heard:
             prompt += self.llm.fmt.reply_lead + " ".join(heard)
+        earlier_sentences = [x for e in self.conversation.exchanges[-4:] for x in _SENTENCES.split(e.reply)]
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
-            read_before=read_before,
+            read_before=read_before, avoid=earlier_sentences,
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 

@@ -251,7 +251,9 @@ class VoiceLoop:
 
     def _on_partial(self, t: float) -> None:
         if self.mode == "streaming" and self._utt is not None and self.responder.idle():
-            self.responder.submit(PartialJob(self._utt.utt_id, audio=self._utt.audio()))
+            utt = self._utt
+            self.responder.submit(PartialJob(utt.utt_id, audio=utt.audio(), heard_samples=utt.heard_samples,
+                                             heard_text=utt.heard_text))
 
     def _on_speculate(self, t: float) -> None:
         utt = self._utt
@@ -268,7 +270,8 @@ class VoiceLoop:
         ended in a real pause, those words stand (a pause is a safe place to cut: no word straddles it)."""
         heard = job.transcript
         covered_s = len(job.audio) / SAMPLE_RATE
-        if (heard is None or heard.is_empty or job.naive or covered_s < KEEP_HEARD_AFTER_S
+        new_s = (len(job.audio) - job.heard_samples) / SAMPLE_RATE  # a short stretch alone is easily misheard
+        if (heard is None or heard.is_empty or job.naive or new_s < KEEP_HEARD_AFTER_S
                 or resumed_t - (job.audio_start + covered_s) < KEEP_HEARD_PAUSE_S):
             return
         utt.heard_samples, utt.heard_text = len(job.audio), heard.text
