@@ -16,6 +16,7 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,7 +296,7 @@ class Responder:
         return self._transcribe_after_heard(job.audio, job.heard_samples, job.heard_text, job.cancelled)
 
     def _transcribe_after_heard(self, audio: np.ndarray, heard_samples: int, heard_text: str,
-                                cancelled: Any) -> Transcript:
+                                cancelled: Callable[[], bool]) -> Transcript:
         """`audio` transcribed without timestamps; when its first `heard_samples` were transcribed for good at
         an earlier pause (as `heard_text`), only the rest is."""
         if not heard_samples:
