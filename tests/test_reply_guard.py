@@ -100,7 +100,7 @@ class WordTokens:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
-    def count_tokens_ids(self, text: str) -> list[int]:
+    def reply_tokens(self, text: str) -> list[int]:
         import re
 
         return [self.ids.setdefault(w, len(self.ids)) for w in re.findall(r" ?\S+", text)]
@@ -115,12 +115,12 @@ def test_the_copy_blocker_bars_the_next_word_of_an_earlier_sentence_after_three_
     from voiceos.llm import CopyBlocker
 
     words = WordTokens()
-    prompt = words.count_tokens_ids("PROMPT")
+    prompt = words.reply_tokens("PROMPT")
     blocker = CopyBlocker(words, ["I'm glad you're enjoying this.", "It's always nice to hear."], len(prompt))  # type: ignore[arg-type]
     vocab = 40
 
     def banned(reply: str) -> set[str]:
-        ids = prompt + words.count_tokens_ids(reply)
+        ids = prompt + words.reply_tokens(reply)
         logits = blocker(np.array(ids), np.zeros(vocab, np.float32))
         return {words.token_text(i) for i in np.flatnonzero(np.isinf(logits))}
 

@@ -109,9 +109,9 @@ class LocalLlm:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
     def count_tokens(self, text: str) -> int:
-        return len(self.count_tokens_ids(text))
+        return len(self.reply_tokens(text))
 
-    def count_tokens_ids(self, text: str) -> list[int]:
+    def reply_tokens(self, text: str) -> list[int]:
         """`text` as the model would write it (no BOS, special tokens as plain text)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -207,9 +207,9 @@ class LocalLlm:
 
     def _decode(self, tokens: list[int], cancelled: Callable[[], bool], stats: GenerationStats, limit: int,
                 temperature: float | None, started: float, avoid: list[str]) -> Iterator[str]:
-        cfg = self.config
         from llama_cpp import LogitsProcessorList
 
+        cfg = self.config
         blocker = CopyBlocker(self, avoid, len(tokens)) if avoid else None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
@@ -263,7 +263,7 @@ class CopyBlocker:
         self._avoid: list[list[int]] = []
         for sentence in avoid:
             for variant in (sentence, " " + sentence):  # opening a reply, or after an earlier sentence
-                ids = llm.count_tokens_ids(variant)
+                ids = llm.reply_tokens(variant)
                 if len(ids) > self.MIN_SHARED:
                     self._avoid.append(ids)
         self._seen = 0  # generated tokens looked at so far
