@@ -80,6 +80,11 @@ def _unpunctuated_but_whole(text: str) -> bool:
     return not (words[0] in _OPENERS and len(words) <= 6)  # "and so my fellow": a preamble
 
 
+def confident_end(end_probability: float | None, cfg: EndpointConfig) -> bool:
+    """The LLM is sure enough the turn ends here to answer a finished-sounding turn without delay."""
+    return end_probability is not None and end_probability >= cfg.confident_end_p
+
+
 def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
     """The silence that should end this turn, from its words and the LLM's end-of-turn probability.
 
@@ -88,7 +93,7 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
     (P(end) 0.04 against 0.85 here). A question mark or a clear trailing connective decides outright.
     """
     stripped = text.strip()
-    confident = end_probability is not None and end_probability >= cfg.confident_end_p
+    confident = confident_end(end_probability, cfg)
     if not turn_sounds_complete(stripped) and not (confident and _unpunctuated_but_whole(stripped)):
         return cfg.incomplete_silence_ms
     if stripped.endswith("?") or end_probability is None:
@@ -129,8 +134,7 @@ class TurnDetector:
             return
         ms = silence_needed_ms(text, end_probability, self.cfg)
         slow_speaker_s = self.pause_factor * self.longest_pause_s
-        if (ms <= self.cfg.complete_silence_ms and end_probability is not None
-                and end_probability >= self.cfg.confident_end_p):
+        if ms <= self.cfg.complete_silence_ms and confident_end(end_probability, self.cfg):
             slow_speaker_s = min(slow_speaker_s, self.cfg.confident_max_ms / 1000.0)
         self.required_silence_s = max(ms / 1000.0, slow_speaker_s)
 

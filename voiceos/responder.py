@@ -16,7 +16,6 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,10 +94,17 @@ class Job:
 
 
 @dataclass
-class PartialJob(Job):
+class HearingJob(Job):
+    """A job that transcribes the utterance so far."""
+
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    heard_samples: int = 0  # as in ReplyJob: audio[:heard_samples] says heard_text already
-    heard_text: str = ""
+    heard_samples: int = 0  # audio[:heard_samples] was transcribed for good at an earlier pause...
+    heard_text: str = ""  # ...as this: only the rest is transcribed now
+
+
+@dataclass
+class PartialJob(HearingJob):
+    pass
 
 
 @dataclass
@@ -107,13 +113,10 @@ class WarmJob(Job):
 
 
 @dataclass
-class ReplyJob(Job):
+class ReplyJob(HearingJob):
     reply_id: int = 0
-    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     audio_start: float = 0.0  # session time of audio[0]
     speculative: bool = True
-    heard_samples: int = 0  # audio[:heard_samples] was transcribed for good at an earlier pause...
-    heard_text: str = ""  # ...as this: only the rest is transcribed now
     naive: bool = False  # the plain cascade: full-window STT, whole reply before any speech
     submitted_t: float = 0.0
     # filled by the worker (session-clock times)
@@ -214,7 +217,7 @@ class Responder:
         """Read the words heard so far into the LLM's cache, all but the last (it may be cut off mid-word or
         still change). A wrong guess costs nothing but idle time: the reply's prompt is built from the final
         transcript, and llama.cpp reuses only the tokens that match."""
-        transcript = self._transcribe_after_heard(job.audio, job.heard_samples, job.heard_text, job.cancelled)
+        transcript = self._transcribe_after_heard(job)
         words = self._steady(job.utt_id, transcript.text)[:-1]
         if job.cancelled() or not words:
             return
@@ -293,17 +296,17 @@ class Responder:
     def _transcribe_turn(self, job: ReplyJob) -> Transcript:
         if job.naive:
             return self.stt.transcribe(job.audio, word_timestamps=False, full_window=True, cancelled=job.cancelled)
-        return self._transcribe_after_heard(job.audio, job.heard_samples, job.heard_text, job.cancelled)
+        return self._transcribe_after_heard(job)
 
-    def _transcribe_after_heard(self, audio: np.ndarray, heard_samples: int, heard_text: str,
-                                cancelled: Callable[[], bool]) -> Transcript:
-        """`audio` transcribed without timestamps; when its first `heard_samples` were transcribed for good at
-        an earlier pause (as `heard_text`), only the rest is."""
-        if not heard_samples:
-            return self.stt.transcribe(audio, word_timestamps=False, cancelled=cancelled)
-        rest = self.stt.transcribe(audio[heard_samples:], word_timestamps=False, cancelled=cancelled)
-        return Transcript(f"{heard_text} {rest.text}".strip(), [], len(audio) / SAMPLE_RATE, rest.stt_ms,
-                          rest.window_frames, confidence=rest.confidence, earlier_s=heard_samples / SAMPLE_RATE)
+    def _transcribe_after_heard(self, job: HearingJob) -> Transcript:
+        """The job's audio transcribed without timestamps; when its first `heard_samples` were transcribed for
+        good at an earlier pause (as `heard_text`), only the rest is."""
+        if not job.heard_samples:
+            return self.stt.transcribe(job.audio, word_timestamps=False, cancelled=job.cancelled)
+        rest = self.stt.transcribe(job.audio[job.heard_samples :], word_timestamps=False, cancelled=job.cancelled)
+        return Transcript(f"{job.heard_text} {rest.text}".strip(), [], len(job.audio) / SAMPLE_RATE, rest.stt_ms,
+                          rest.window_frames, confidence=rest.confidence,
+                          earlier_s=job.heard_samples / SAMPLE_RATE)
 
     def _speak_reply(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
                      read_before: PrefillResult | None, heard: list[str]) -> str:
@@ -322,11 +325,11 @@ class Responder:
         job.stats = stats
         if heard:
             prompt += self.llm.fmt.reply_lead + " ".join(heard)
-        earlier_sentences = [x for e in self.conversation.exchanges[-4:] for x in _SENTENCES.split(e.reply)]
+        earlier = [e.reply for e in self.conversation.exchanges[-4:]]  # what a reply must not copy
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
-            read_before=read_before, avoid=earlier_sentences,
+            read_before=read_before, avoid=[x for reply in earlier for x in _SENTENCES.split(reply)],
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
@@ -337,7 +340,6 @@ class Responder:
             text = " ".join([*spoken, clause])  # phrases can span clauses
             hit = persona.breaks_character(text)
             if not hit and copies_checked:
-                earlier = [e.reply for e in self.conversation.exchanges[-4:]]
                 copied = repeats_earlier(text, earlier, whole=last)
                 if copied:
                     job.guard_hits.append(copied)

@@ -36,8 +36,9 @@ from voiceos.word_timing import refine_words
 
 log = logging.getLogger(__name__)
 
-# A speculation dropped because the user went on keeps its words when it covered at least this much audio
-# and the pause was at least this long; shorter stretches are cheap to transcribe again with more context.
+# A speculation dropped because the user went on keeps its words when it transcribed at least this much new
+# audio (after words kept earlier) and the pause was at least this long; shorter stretches are easily misheard
+# alone and cheap to transcribe again with more context.
 KEEP_HEARD_AFTER_S = 3.0
 KEEP_HEARD_PAUSE_S = 0.3
 
