@@ -22,13 +22,16 @@ class ScriptedLlm:
     def __init__(self, replies: list[str]) -> None:
         self.replies = replies
         self.prompts: list[str] = []
+        self.written: list[str] = []  # what each attempt got to write before it was stopped
         self.fmt = CHATML
         self.config = SimpleNamespace(seed=7, temperature=0.7, max_reply_tokens=90)
 
     def stream(self, prompt: str, cancelled: Any, **_: Any) -> Iterator[str]:
         self.prompts.append(prompt)
         text = self.replies[len(self.prompts) - 1]
+        self.written.append("")
         for i in range(0, len(text), 3):
+            self.written[-1] += text[i : i + 3]
             yield text[i : i + 3]
 
 
@@ -53,6 +56,9 @@ class Voice:
     def end(self, reply_id: int) -> None:
         pass
 
+    def ahead_s(self, reply_id: int) -> float:
+        return 10.0  # plenty of speech queued: later clauses take their natural length
+
 
 def speak(replies: list[str], heard_after: int | None,
           earlier: tuple[tuple[str, str], ...] = ()) -> tuple[ReplyJob, Voice, ScriptedLlm]:
@@ -76,12 +82,27 @@ def test_boilerplate_nobody_heard_is_written_again() -> None:
     assert "I'm sorry," not in " ".join(voice.said), "held back: it could grow into boilerplate"
 
 
+def test_boilerplate_is_caught_as_it_is_written_not_at_the_end_of_its_clause() -> None:
+    refusal = "I'm sorry, but I can't assist with that request of yours, it goes against what I may do today."
+    job, _, llm = speak([refusal, "Oh, poor little dog!"], heard_after=None)
+    assert job.reply_text == "Oh, poor little dog!"
+    assert job.guard_hits == ["i'm sorry, but i"]
+    assert llm.written[0].startswith("I'm sorry, but I ") and len(llm.written[0]) < len("I'm sorry, but I can't") + 3, \
+        "the first attempt stops as soon as the banned words are whole"
+
+
+def test_words_held_for_what_may_follow_are_said_once_what_follows_clears_them() -> None:
+    job, voice, _ = speak(["I'm happy to hear that your dog is fine. It must have been scary."], heard_after=None)
+    assert voice.said[0] == "I'm happy,", "said as soon as 'to hea…' cannot be 'to help'"
+    assert job.reply_text == "I'm happy to hear that your dog is fine. It must have been scary."
+
+
 def test_boilerplate_after_words_already_heard_is_carried_on_not_cut() -> None:
     job, voice, llm = speak(["That's a tough one, but I'm happy to help you with that.",
-                             " and I hope the dog is fine."], heard_after=1)
-    assert voice.said[0] == "That's a tough one,"
+                             " a tough one, and I hope the dog is fine."], heard_after=1)
+    assert voice.said[0] == "That's,", "said at once, with a rising, unfinished intonation"
+    assert llm.prompts[1].endswith("That's"), "the second attempt goes on from what was heard"
     assert job.reply_text == "That's a tough one, and I hope the dog is fine."
-    assert llm.prompts[1].endswith("That's a tough one,"), "the second attempt goes on from what was heard"
     assert "happy to help" not in job.reply_text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceos.stt import Transcript, Word, drop_repeats, hallucination_reason, normalise, word_error_rate
+from voiceos.stt import Transcript, Word, drop_repeats, hallucination_reason, loop_free, normalise, word_error_rate
 
 
 def transcript(text: str, prob: float = 0.9, audio_s: float = 2.0) -> Transcript:
@@ -44,6 +44,20 @@ def test_word_error_rate(ref: str, hyp: str, wer: float) -> None:
 ])
 def test_drop_repeats(text: str, kept: str) -> None:
     assert drop_repeats(text) == kept
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    # heard live on JFK's speech, after a 1.1 s pause: the words before it were kept with this loop in them
+    ("and so my fellow americans ask not ask not ask not ask not ask not ask Like your country",
+     "and so my fellow americans ask not Like your country"),
+    ("I I I think so.", "I think so."),
+    ("It was very, very good.", "It was very, very good."),
+    ("No, no, no, no. Fine.", "No, Fine."),
+    ("We ask not what, ask not what you can do.", "We ask not what, ask not what you can do."),
+])
+def test_a_loop_inside_a_sentence_is_kept_once(text: str, kept: str) -> None:
+    words = text.split()
+    assert " ".join(words[i] for i in loop_free(words)) == kept
 
 
 def test_real_speech_is_kept() -> None:

@@ -17,10 +17,11 @@ from voiceos.spoken import speakable
 MARKUP = re.compile(r"[*_#`>|~\[\]]|-{2,}|https?://|^\s*[-•+]\s")
 
 
-def stream(text: str, piece: int = 3) -> tuple[list[str], list[int]]:
+def stream(text: str, piece: int = 3, ahead_s: float | None = None) -> tuple[list[str], list[int]]:
     """Feed `text` in small pieces as an LLM would; return the clauses and how many characters had been fed
-    when each came out (len(text) + 1 for what only `flush()` gave)."""
-    splitter = ClauseSplitter()
+    when each came out (len(text) + 1 for what only `flush()` gave). `ahead_s`: the speech queued ahead, as
+    the voice worker would report it."""
+    splitter = ClauseSplitter(ahead_s=None if ahead_s is None else lambda: ahead_s)
     clauses, fed_at = [], []
     for i in range(0, len(text), piece):
         for clause in splitter.feed(text[i : i + piece]):
@@ -88,6 +89,26 @@ def test_a_first_sentence_without_any_boundary_is_cut_after_a_few_words() -> Non
     clauses, _ = stream("Absolutely wonderful lovely perfect little sunny morning walks are the best. Yes.")
     assert clauses[0] == "Absolutely wonderful lovely perfect"
     assert clauses[1] == "little sunny morning walks are the best."
+
+
+def test_an_opening_thats_is_spoken_as_soon_as_it_is_written() -> None:
+    splitter = ClauseSplitter()
+    assert list(splitter.feed("That")) == []
+    assert list(splitter.feed("'s")) == ["That's"], "no need to wait for the next word"
+    assert list(splitter.feed(" the perfect air for a bird.")) == ["the perfect air for a bird."]
+    assert stream("It's a lovely day today.")[0] == ["It's", "a lovely day today."]
+    assert stream("I'm not sure what you mean.")[0][0] == "I'm not sure", "'I'm' does not stand alone"
+    assert stream("Thatsy little thing, that one.")[0][0] == "Thatsy little thing,"
+
+
+def test_later_clauses_are_cut_early_only_when_the_speech_ahead_runs_low() -> None:
+    text = "That's the perfect air for a bird and for a little kite in spring."
+    plenty, _ = stream(text, ahead_s=5.0)
+    assert plenty == ["That's", "the perfect air for a bird and for a little kite in spring."]
+    running_out, _ = stream(text, ahead_s=0.2)
+    assert running_out[:3] == ["That's", "the perfect air", "for a bird"], running_out
+    assert words(" ".join(running_out)) == words(text)
+    assert all(len(c.split()) <= 5 for c in running_out), "each cut at the next phrase boundary"
 
 
 def test_the_cut_before_an_opener_does_not_wait_for_the_next_token() -> None:
@@ -209,6 +230,16 @@ def test_words_that_may_grow_into_boilerplate_wait_for_the_next_clause() -> None
     assert not persona.might_break_character("I'm not sure")
     assert not persona.might_break_character("I'm sorry, but it hurts.")
     assert not persona.breaks_character("I'm sorry, but it hurts."), "whole words: 'but i' is not 'but it'"
+
+
+def test_the_words_already_written_after_a_clause_can_clear_it_at_once() -> None:
+    persona = load_persona()
+    assert persona.might_break_character("I'm happy", "to")  # "to help" or "to hear"?
+    assert persona.might_break_character("I'm happy", "to he")  # "help" is still possible
+    assert not persona.might_break_character("I'm happy", "to hea"), "not 'happy to help' any more"
+    assert not persona.might_break_character("I'm glad", "to"), "'glad I could help' needs an 'I' next"
+    assert not persona.might_break_character("I'm sorry,", "but it ")
+    assert persona.might_break_character("I'm sorry,", "but i"), "'i' may be whole: 'but I'"
 
 
 @pytest.mark.parametrize("reply", [

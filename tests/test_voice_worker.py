@@ -14,13 +14,19 @@ from voiceos.voice import VoiceWorker
 
 
 class HandedAudio:
+    """Records what it is handed; `played` samples of it count as heard (set by the test)."""
+
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.samples = 0
+        self.played = 0
 
     def play(self, reply_id: int, samples: np.ndarray, text: str = "") -> None:
         self.texts.append(text)
         self.samples += len(samples)
+
+    def played_samples(self, reply_id: int) -> int:
+        return self.played
 
     def stop(self) -> None:
         pass
@@ -65,5 +71,27 @@ def test_a_discarded_speculation_is_never_played_even_if_committed_later() -> No
         voice.commit(2)
         time.sleep(0.1)
         assert played.texts == []
+    finally:
+        voice.close()
+
+
+def test_speech_ahead_counts_what_is_held_queued_or_waiting_and_not_yet_heard() -> None:
+    played = HandedAudio()
+    voice = VoiceWorker(TtsConfig(rate_wpm=180), SessionClock(), played).start()
+    try:
+        assert voice.ahead_s(3) == 0.0, "nothing said yet: the speaker is about to run dry"
+        voice.say(3, "That's,")
+        voice.say(3, "the loveliest thing I have heard all week.")
+        nine_words_s = 9 * 60 / 180
+        assert 0.8 * nine_words_s <= voice.ahead_s(3) <= 1.3 * nine_words_s, "words not synthesised yet count too"
+        voice.end(3)
+        settle(voice, 3)
+        held = voice.ahead_s(3)  # synthesised, held until the turn is confirmed
+        assert held == sum(len(a) for a in voice.reply(3).audio) / 16000 and held > 1.5
+        voice.commit(3)
+        time.sleep(0.1)
+        played.played = played.samples - 8000  # all but the last half second heard
+        assert abs(voice.ahead_s(3) - 0.5) < 1e-6
+        assert voice.retract(4) and voice.ahead_s(4) == 0.0
     finally:
         voice.close()

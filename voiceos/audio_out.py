@@ -60,6 +60,11 @@ class _PlaybackCore:
             prog.chunk_bounds.append((prog.queued, text))
             self._chunks.append((reply_id, samples.astype(np.float32, copy=False)))
 
+    def played_samples(self, reply_id: int) -> int:
+        """How many of this reply's samples have gone to the device."""
+        prog = self.progress.get(reply_id)
+        return prog.played if prog is not None else 0
+
     def stop(self) -> None:
         """Drop everything queued (barge-in); the device plays silence from the next block."""
         with self._lock:

@@ -29,15 +29,29 @@ class Persona:
         whole_words = (rf"(?<![\w']){re.escape(phrase)}(?![\w'])" for phrase in self.banned)
         return next((phrase for phrase, pattern in zip(self.banned, whole_words) if re.search(pattern, low)), "")
 
-    def might_break_character(self, text: str) -> bool:
+    def might_break_character(self, text: str, following: str = "") -> bool:
         """True when `text` ends with the first words of a banned phrase ("I'm sorry," → "i'm sorry, but i"):
-        the next words decide, so it should not be spoken yet."""
+        the next words decide, so it should not be spoken yet. `following`: what is already written after
+        `text`; words there that do not go on with the phrase ("I'm happy | to hear" is not "happy to help")
+        settle it at once."""
         low = " " + " ".join(text.lower().replace("’", "'").split())
+        after = following.lower().replace("’", "'").split()
+        last_partial = bool(following) and not following[-1].isspace()
         for phrase in self.banned:
             words = phrase.split()
-            if any(low.endswith(" " + " ".join(words[:k])) for k in range(1, len(words))):
-                return True
+            for k in range(1, len(words)):
+                if low.endswith(" " + " ".join(words[:k])) and _could_go_on(words[k:], after, last_partial):
+                    return True
         return False
+
+
+def _could_go_on(rest: list[str], after: list[str], last_partial: bool) -> bool:
+    """Whether the words `after` may still be the start of `rest` (the last of them may be half-written)."""
+    for i, word in enumerate(after[: len(rest)]):
+        half = last_partial and i == len(after) - 1
+        if word != rest[i] and not (half and rest[i].startswith(word)):
+            return False
+    return True
 
 
 def load_persona(path: Path | None = None) -> Persona:

@@ -317,7 +317,8 @@ class Responder:
         persona = self.conversation.persona
         if not heard:
             job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
-        splitter = ClauseSplitter()
+        # Once speech starts, later clauses are cut early whenever what is queued is about to run out.
+        splitter = ClauseSplitter(ahead_s=None if job.naive else lambda: self.voice.ahead_s(job.reply_id))
         splitter.emitted = len(heard)  # carrying on: no short first clause again
         spoken: list[str] = list(heard)
         sentences = len(re.findall(r"[.!?]+(\s|$)", " ".join(heard) + " "))
@@ -370,23 +371,36 @@ class Responder:
             job.drafted.clear()
             return True
 
+        def after_miss() -> str | None:
+            """What a miss leads to: "again" (nobody heard it: write it anew), "go on" (carry on from what was
+            heard), or None on the last attempt (what was said stands)."""
+            if not spoken or take_back():
+                log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
+                return "again"
+            if attempt < 2:
+                heard[:] = spoken
+                return "go on"
+            return None
+
         stopped_early = False
-        held = ""  # words that could still grow into a banned phrase: said once the next clause shows
+        held = ""  # words that could still grow into a banned phrase: said once what follows clears them
         for piece in pieces:
             if job.first_token_t is None:
                 job.first_token_t = self.clock.now()
-            for clause in splitter.feed(piece):
-                clause = f"{held} {clause}" if held else clause
-                held = clause if persona.might_break_character(" ".join([*spoken, clause])) else ""
+            ready = list(splitter.feed(piece))
+            if held and not ready and not persona.might_break_character(" ".join([*spoken, held]),
+                                                                        splitter.pending):
+                ready = [""]  # the words written after it do not go on with a banned phrase: say it now
+            for i, clause in enumerate(ready):
+                clause = f"{held} {clause}".strip()
+                following = " ".join([*ready[i + 1 :], splitter.pending])
+                held = clause if persona.might_break_character(" ".join([*spoken, clause]), following) else ""
                 if held:
                     continue
                 if not emit(clause, voiced(clause)):
-                    if not spoken or take_back():
-                        log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
-                        return "again"
-                    if attempt < 2:  # some of it may be heard already: write the rest again from there
-                        heard[:] = spoken
-                        return "go on"
+                    outcome = after_miss()
+                    if outcome:
+                        return outcome
                     stopped_early = True
                     break
                 if sentences >= max_sentences:
@@ -394,14 +408,23 @@ class Responder:
                     break
             if stopped_early:
                 break
+            # A banned phrase written before its clause is complete ("I'm sorry, but I can't …"): a miss now,
+            # not at the clause's end, so a new attempt starts that many tokens sooner. Whole words only.
+            written = " ".join([*spoken, held, splitter.pending])
+            hit = persona.breaks_character(written[: written.rfind(" ") + 1])
+            if hit:
+                job.guard_hits.append(hit)
+                outcome = after_miss()
+                if outcome:
+                    return outcome
+                stopped_early = True
+                break
         if not stopped_early:
             rest = " ".join([held, *splitter.flush()]).strip()
             if rest and not emit(rest, rest, last=True):
-                if not spoken or take_back():
-                    return "again"
-                if attempt < 2:
-                    heard[:] = spoken
-                    return "go on"
+                outcome = after_miss()
+                if outcome:
+                    return outcome
         if not spoken and attempt < 2 and not job.cancelled():
             job.drafted.clear()
             return "again"

@@ -164,7 +164,11 @@ class Transcriber:
             logprobs.append(segment.avg_logprob)
             for w in segment.words or []:
                 words.append(Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
-        text = drop_repeats(" ".join(t.strip() for t in texts).strip())
+        raw = " ".join(t.strip() for t in texts).split()
+        kept = loop_free(raw)
+        if words and len(words) == len(raw):
+            words = [words[i] for i in kept]
+        text = drop_repeats(" ".join(raw[i] for i in kept))
         if words and len(text.split()) < len(words):
             words = words[: len(text.split())]
         transcript = Transcript(text, words, audio_s, (time.perf_counter() - started) * 1000.0, window,
@@ -174,6 +178,35 @@ class Transcriber:
             log.info("dropped %r as a likely hallucination (%s)", text, reason)
             return Transcript("", [], audio_s, transcript.stt_ms, window, dropped_reason=reason)
         return transcript
+
+
+def loop_free(words: list[str], min_copies: int = 3) -> list[int]:
+    """Indices of `words` without Whisper's loop inside a sentence ("ask not ask not ask not ask" → "ask
+    not"): a group of one to four words said three or more times in a row is kept once, and so is a copy
+    cut short after the last one. People do repeat themselves ("no, no"), but three times in a row is a loop."""
+    norm = [normalise(w) for w in words]
+    kept: list[int] = []
+    i = 0
+    while i < len(words):
+        for n in range(1, 5):
+            gram = norm[i : i + n]
+            if len(gram) < n or not all(gram):
+                continue
+            copies = 1
+            while norm[i + copies * n : i + (copies + 1) * n] == gram:
+                copies += 1
+            if copies >= min_copies:
+                j = i + copies * n
+                partial = 0
+                while partial < n - 1 and j + partial < len(words) and norm[j + partial] == gram[partial]:
+                    partial += 1
+                kept.extend(range(i, i + n))
+                i = j + partial
+                break
+        else:
+            kept.append(i)
+            i += 1
+    return kept
 
 
 def drop_repeats(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from voiceos.clock import SessionClock
-from voiceos.config import TtsConfig
+from voiceos.config import SAMPLE_RATE, TtsConfig
 from voiceos.tts import SpeechSynthesizer
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 class Playback(Protocol):
     def play(self, reply_id: int, samples: np.ndarray, text: str = "") -> None: ...
+
+    def played_samples(self, reply_id: int) -> int: ...
 
     def stop(self) -> None: ...
 
@@ -44,6 +46,7 @@ class VoicedReply:
     clauses: list[str] = field(default_factory=list)
     handed: bool = False  # some of its audio went to the speaker (it may be audible now)
     attempt: int = 0  # bumped by `retract`: queued clauses of an earlier attempt are skipped
+    unsynthesised_words: int = 0  # words of clauses said but not yet synthesised
 
 
 class VoiceWorker:
@@ -71,8 +74,22 @@ class VoiceWorker:
 
     def say(self, reply_id: int, clause: str) -> None:
         voiced = self.reply(reply_id)
-        voiced.clauses.append(clause)
+        with self._lock:
+            voiced.clauses.append(clause)
+            voiced.unsynthesised_words += len(clause.split())
         self._queue.put((reply_id, clause, voiced.attempt))
+
+    def ahead_s(self, reply_id: int) -> float:
+        """Seconds of this reply's speech not yet heard: its audio not yet played (held, or queued at the
+        speaker) and, at the speaking rate, the words still waiting to be synthesised."""
+        with self._lock:
+            voiced = self.replies.get(reply_id)
+            if voiced is None:
+                return 0.0
+            synthesised = sum(len(a) for a in voiced.audio)
+            waiting = voiced.unsynthesised_words
+        unplayed = max(0, synthesised - self.playback.played_samples(reply_id)) / SAMPLE_RATE
+        return unplayed + waiting * 60.0 / self.config.rate_wpm
 
     def end(self, reply_id: int) -> None:
         self._queue.put((reply_id, None, self.reply(reply_id).attempt))
@@ -86,6 +103,7 @@ class VoiceWorker:
                 return False
             voiced.attempt += 1
             voiced.held, voiced.audio, voiced.clauses, voiced.tts_ms = [], [], [], []
+            voiced.unsynthesised_words = 0
             voiced.first_audio_t = None
             return True
 
@@ -142,10 +160,14 @@ class VoiceWorker:
                 chunk = synth.synthesize(clause)
             except Exception as exc:
                 log.error("speech synthesis failed: %s", exc)
+                with self._lock:
+                    if attempt == voiced.attempt:
+                        voiced.unsynthesised_words = max(0, voiced.unsynthesised_words - len(clause.split()))
                 continue
             with self._lock:
                 if attempt != voiced.attempt:
                     continue  # retracted while it was being synthesised
+                voiced.unsynthesised_words = max(0, voiced.unsynthesised_words - len(clause.split()))
                 voiced.tts_ms.append(synth.last_ms)
                 if voiced.first_audio_t is None:
                     voiced.first_audio_t = self.clock.now()
