@@ -115,3 +115,16 @@ def test_a_reply_does_not_copy_an_earlier_one_word_for_word(engines) -> None:  #
     avoid = [s for reply in earlier for s in re.split(r"(?<=[.!?])\s+", reply)]
     reply = "".join(llm.stream(prompt, max_tokens=30, avoid=avoid))
     assert reply.strip() and not repeats_earlier(reply, earlier, whole=True), reply
+
+
+def test_the_phrase_blocker_keeps_boilerplate_from_being_written(engines) -> None:  # type: ignore[no-untyped-def]
+    """Greeted, Qwen calls itself a computer program and offers to assist; kept from the guard's phrases
+    token by token (the reply guard's last attempt), it says something the guard lets through."""
+    from voiceos.memory import Conversation
+
+    llm, persona = engines.llm, engines.persona
+    prompt = Conversation(persona, llm.fmt, llm.count_tokens, 1100).prompt("Hello.")
+    plain = "".join(llm.stream(prompt, max_tokens=40))
+    assert persona.breaks_character(plain), f"the model no longer breaks character here: {plain!r}"
+    barred = "".join(llm.stream(prompt, max_tokens=40, banned=persona.banned))
+    assert barred.strip() and not persona.breaks_character(barred), barred

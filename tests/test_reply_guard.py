@@ -23,11 +23,13 @@ class ScriptedLlm:
         self.replies = replies
         self.prompts: list[str] = []
         self.written: list[str] = []  # what each attempt got to write before it was stopped
+        self.barred: list[tuple[str, ...]] = []  # the phrases each attempt was kept from writing
         self.fmt = CHATML
         self.config = SimpleNamespace(seed=7, temperature=0.7, max_reply_tokens=90)
 
-    def stream(self, prompt: str, cancelled: Any, **_: Any) -> Iterator[str]:
+    def stream(self, prompt: str, cancelled: Any, banned: tuple[str, ...] = (), **_: Any) -> Iterator[str]:
         self.prompts.append(prompt)
+        self.barred.append(banned)
         text = self.replies[len(self.prompts) - 1]
         self.written.append("")
         for i in range(0, len(text), 3):
@@ -89,6 +91,14 @@ def test_boilerplate_is_caught_as_it_is_written_not_at_the_end_of_its_clause() -
     assert job.guard_hits == ["i'm sorry, but i"]
     assert llm.written[0].startswith("I'm sorry, but I ") and len(llm.written[0]) < len("I'm sorry, but I can't") + 3, \
         "the first attempt stops as soon as the banned words are whole"
+
+
+def test_the_last_attempt_may_not_write_boilerplate_at_all() -> None:
+    refusal = "I'm sorry, but I can't help with that."
+    job, _, llm = speak([refusal, refusal, "Oh, drop the two, then. What are the figures?"], heard_after=None)
+    assert llm.barred[:2] == [(), ()], "writing it anew usually gives a better reply than steering around words"
+    assert llm.barred[2] == load_persona().banned, "but a third refusal would leave the user with no answer"
+    assert job.reply_text == "Oh, drop the two, then. What are the figures?"
 
 
 def test_words_held_for_what_may_follow_are_said_once_what_follows_clears_them() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -182,10 +183,12 @@ class LocalLlm:
         self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
         temperature: float | None = None, max_tokens: int | None = None, stats: GenerationStats | None = None,
         read_before: PrefillResult | None = None, avoid: list[str] | None = None,
+        banned: tuple[str, ...] = (),
     ) -> Iterator[str]:
         """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`.
         `read_before`: a `prefill` of this prompt just done by the caller, counted in `stats`.
-        `avoid`: sentences the reply must not copy (see `CopyBlocker`)."""
+        `avoid`: sentences the reply must not copy (see `CopyBlocker`); `banned`: phrases it must not write
+        (see `PhraseBlocker`)."""
         cfg = self.config
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
@@ -200,24 +203,29 @@ class LocalLlm:
         stats.reused_tokens, stats.read_tokens = read.reused, read.read
         self._llm.set_seed(seed if seed is not None else cfg.seed)
         try:
-            yield from self._decode(tokens, cancelled, stats, limit, temperature, started, avoid or [])
+            yield from self._decode(tokens, cancelled, stats, limit, temperature, started, avoid or [], banned)
         finally:
             if stats.first_token_ms:
                 stats.decode_s = time.perf_counter() - started - stats.first_token_ms / 1000.0
 
     def _decode(self, tokens: list[int], cancelled: Callable[[], bool], stats: GenerationStats, limit: int,
-                temperature: float | None, started: float, avoid: list[str]) -> Iterator[str]:
+                temperature: float | None, started: float, avoid: list[str],
+                banned: tuple[str, ...]) -> Iterator[str]:
         from llama_cpp import LogitsProcessorList
 
         cfg = self.config
-        blocker = CopyBlocker(self, avoid, len(tokens)) if avoid else None
+        blockers: list[CopyBlocker | PhraseBlocker] = []
+        if avoid:
+            blockers.append(CopyBlocker(self, avoid, len(tokens)))
+        if banned:
+            blockers.append(PhraseBlocker(self, banned, len(tokens)))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
         self._live_logits_at = -1  # generating moves the logits on
         for token in self._llm.generate(
             tokens, top_k=cfg.top_k, top_p=cfg.top_p, temp=cfg.temperature if temperature is None else temperature,
             repeat_penalty=cfg.repeat_penalty, reset=True,
-            logits_processor=LogitsProcessorList([blocker]) if blocker is not None else None,
+            logits_processor=LogitsProcessorList(blockers) if blockers else None,
         ):
             if stats.generated_tokens == 0:
                 stats.first_token_ms = (time.perf_counter() - started) * 1000.0
@@ -281,6 +289,35 @@ class CopyBlocker:
             for ids in self._avoid:
                 if len(ids) > k and ids[:k] == current:
                     logits[ids[k]] = -np.inf
+        return logits
+
+
+class PhraseBlocker:
+    """A sampling step that keeps a reply from writing a banned phrase ("I'm sorry, but I", "how can I assist").
+
+    Once the last tokens are a banned phrase but for its last token, that token is not allowed. It is the
+    last resort of the reply guard, not its first: the model then routes around the phrase, sometimes into
+    an odd near-miss, where writing the reply anew usually gives a better one. But three attempts that all
+    open with a refusal would leave the user with no answer at all."""
+
+    def __init__(self, llm: LocalLlm, banned: tuple[str, ...], prompt_len: int) -> None:
+        self._prompt_len = prompt_len
+        found: set[tuple[int, ...]] = set()
+        for phrase in banned:
+            natural = re.sub(r"\bai\b", "AI", re.sub(r"\bi\b", "I", phrase))  # the guard's list is lower-case
+            for spelling in {phrase, natural, natural[:1].upper() + natural[1:]}:
+                for variant in (spelling, " " + spelling):  # opening the reply, or within it
+                    ids = tuple(llm.reply_tokens(variant))
+                    if ids:
+                        found.add(ids)
+        self._sequences = [list(ids) for ids in found]
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        generated = [int(t) for t in input_ids[self._prompt_len :]]
+        for ids in self._sequences:
+            k = len(ids) - 1
+            if k <= len(generated) and (k == 0 or generated[-k:] == ids[:-1]):
+                logits[ids[-1]] = -np.inf
         return logits
 
 

@@ -331,6 +331,7 @@ class Responder:
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
             read_before=read_before, avoid=[x for reply in earlier for x in _SENTENCES.split(reply)],
+            banned=persona.banned if attempt == 2 else (),  # the last try may not write them at all
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
