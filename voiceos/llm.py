@@ -268,17 +268,13 @@ class CopyBlocker:
     def __init__(self, llm: LocalLlm, avoid: list[str], prompt_len: int) -> None:
         self._llm = llm
         self._prompt_len = prompt_len
-        self._avoid: list[list[int]] = []
-        for sentence in avoid:
-            for variant in (sentence, " " + sentence):  # opening a reply, or after an earlier sentence
-                ids = llm.reply_tokens(variant)
-                if len(ids) > self.MIN_SHARED:
-                    self._avoid.append(ids)
+        self._avoid = [ids for sentence in avoid for ids in _written_forms(llm, sentence)
+                       if len(ids) > self.MIN_SHARED]
         self._seen = 0  # generated tokens looked at so far
         self._sentence_start = 0  # where the sentence being written starts (index into generated tokens)
 
     def __call__(self, input_ids: Any, logits: Any) -> Any:
-        generated = [int(t) for t in input_ids[self._prompt_len :]]
+        generated = _generated(input_ids, self._prompt_len)
         for i in range(self._seen, len(generated)):
             if any(c in self._llm.token_text(generated[i]) for c in ".!?\n"):
                 self._sentence_start = i + 1
@@ -306,19 +302,26 @@ class PhraseBlocker:
         for phrase in banned:
             natural = re.sub(r"\bai\b", "AI", re.sub(r"\bi\b", "I", phrase))  # the guard's list is lower-case
             for spelling in {phrase, natural, natural[:1].upper() + natural[1:]}:
-                for variant in (spelling, " " + spelling):  # opening the reply, or within it
-                    ids = tuple(llm.reply_tokens(variant))
-                    if ids:
-                        found.add(ids)
+                found.update(tuple(ids) for ids in _written_forms(llm, spelling) if ids)
         self._sequences = [list(ids) for ids in found]
 
     def __call__(self, input_ids: Any, logits: Any) -> Any:
-        generated = [int(t) for t in input_ids[self._prompt_len :]]
+        generated = _generated(input_ids, self._prompt_len)
         for ids in self._sequences:
             k = len(ids) - 1
             if k <= len(generated) and (k == 0 or generated[-k:] == ids[:-1]):
                 logits[ids[-1]] = -np.inf
         return logits
+
+
+def _written_forms(llm: LocalLlm, text: str) -> list[list[int]]:
+    """The tokens of `text` as a reply may write it: opening the reply, or after earlier words."""
+    return [llm.reply_tokens(text), llm.reply_tokens(" " + text)]
+
+
+def _generated(input_ids: Any, prompt_len: int) -> list[int]:
+    """The tokens written so far by this reply (llama-cpp-python hands a sampling step the whole context)."""
+    return [int(t) for t in input_ids[prompt_len:]]
 
 
 def _stop_position(text: str, stops: tuple[str, ...]) -> int | None:

@@ -33,6 +33,7 @@ from voiceos.voice import VoiceWorker
 log = logging.getLogger(__name__)
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
+ATTEMPTS = 3  # a reply that misses (out of character, a copy) is written again, this many times in all
 _DETAIL = re.compile(r"\b(explain|tell me (more|about)|in detail|describe|story|how does|why does|walk me)\b", re.I)
 
 
@@ -284,7 +285,7 @@ class Responder:
         max_sentences = 6 if _DETAIL.search(transcript.text) else 2
         job.llm_started_t = self.clock.now()
         heard: list[str] = []  # clauses already gone to the speaker, which a new attempt carries on from
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             outcome = self._speak_reply(job, prompt, max_sentences, attempt, read if attempt == 0 else None, heard)
             if outcome == "done" or job.cancelled():
                 break
@@ -327,11 +328,12 @@ class Responder:
         if heard:
             prompt += self.llm.fmt.reply_lead + " ".join(heard)
         earlier = [e.reply for e in self.conversation.exchanges[-4:]]  # what a reply must not copy
+        last_try = attempt == ATTEMPTS - 1
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=self.llm.config.seed + attempt,
             temperature=self.llm.config.temperature + 0.15 * attempt, stats=stats,
             read_before=read_before, avoid=[x for reply in earlier for x in _SENTENCES.split(reply)],
-            banned=persona.banned if attempt == 2 else (),  # the last try may not write them at all
+            banned=persona.banned if last_try else (),  # the last try may not write them at all
         )
         whole: list[str] = []  # naive mode: speak only when the whole reply is written
 
@@ -364,7 +366,7 @@ class Responder:
 
         def take_back() -> bool:
             """After a miss: unsay the reply so far, if nobody can have heard it, so it is written again."""
-            if attempt >= 2 or (spoken and not (job.naive or self.voice.retract(job.reply_id))):
+            if last_try or (spoken and not (job.naive or self.voice.retract(job.reply_id))):
                 return False
             if spoken:
                 log.info("reply %d: took back %r (%s)", job.reply_id, " ".join(spoken), job.guard_hits[-1])
@@ -378,7 +380,7 @@ class Responder:
             if not spoken or take_back():
                 log.info("reply %d missed (%s); writing it again", job.reply_id, job.guard_hits[-1])
                 return "again"
-            if attempt < 2:
+            if not last_try:
                 heard[:] = spoken
                 return "go on"
             return None
@@ -426,7 +428,7 @@ class Responder:
                 outcome = after_miss()
                 if outcome:
                     return outcome
-        if not spoken and attempt < 2 and not job.cancelled():
+        if not spoken and not last_try and not job.cancelled():
             job.drafted.clear()
             return "again"
         for clause in whole:
