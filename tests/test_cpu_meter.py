@@ -130,3 +130,15 @@ def test_proc_stat_counts_all_cores() -> None:
     idle1, busy1 = read_proc_stat()
     total = (idle1 - idle0) + (busy1 - busy0)
     assert within(total, (os.cpu_count() or 1) * 0.5, 0.25)
+
+
+def test_numpy_leaves_no_core_spinning_once_the_engines_are_loaded(engines) -> None:  # type: ignore[no-untyped-def]
+    """OpenBLAS's workers spin for a while after every product they share (faster-whisper's mel filterbank
+    is one per pass); on two cores that spinning takes a core from the Whisper and LLM threads right after."""
+    import numpy as np
+
+    filters, spectrum = np.ones((80, 201), np.float32), np.ones((201, 3000), np.float32)
+    (filters @ spectrum).sum()
+    cpu_before = time.process_time()
+    time.sleep(0.1)
+    assert time.process_time() - cpu_before < 0.02

@@ -8,21 +8,29 @@ from collections.abc import Callable
 import pytest
 
 from voiceos.config import EndpointConfig, VadConfig
-from voiceos.endpoint import FRAME_S, TurnDetector, TurnEvent, silence_needed_ms, turn_sounds_complete
+from voiceos.endpoint import (
+    FRAME_S,
+    MAX_VAD_LAG_S,
+    TurnDetector,
+    TurnEvent,
+    silence_needed_ms,
+    turn_sounds_complete,
+)
 
 CFG = EndpointConfig()
 SPEECH, QUIET = 0.92, 0.03
 
 
-def run(script: list[tuple[float, float]], on_event: Callable[[TurnDetector, TurnEvent], None] | None = None,
+def run(script: list[tuple[float, ...]], on_event: Callable[[TurnDetector, TurnEvent], None] | None = None,
         detector: TurnDetector | None = None) -> list[TurnEvent]:
-    """Feed (probability, seconds) segments frame by frame; `on_event` plays the voice loop's part."""
+    """Feed (probability, seconds[, loudness dB]) segments frame by frame; `on_event` plays the voice loop's
+    part. Without a loudness the detector hears probabilities only."""
     det = detector or TurnDetector(VadConfig(), EndpointConfig())
     events: list[TurnEvent] = []
     t = 0.0
-    for prob, seconds in script:
+    for prob, seconds, *level in script:
         for _ in range(round(seconds / FRAME_S)):
-            for event in det.push(prob, t):
+            for event in det.push(prob, t, [level[0]] * 4 if level else None):
                 events.append(event)
                 if on_event:
                     on_event(det, event)
@@ -96,6 +104,34 @@ def test_a_complete_sentence_ends_the_turn_sooner() -> None:
     assert complete.silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
     assert unfinished.silence_s == pytest.approx(CFG.incomplete_silence_ms / 1000.0, abs=FRAME_S)
     assert complete.t < unfinished.t
+
+
+LOUD, FADED, HUM = -20.0, -75.0, -40.0  # dB: a voice, silence, a hum within 30 dB of the voice
+
+
+def test_silence_is_counted_from_where_the_voice_stopped_not_where_silero_let_go() -> None:
+    # Silero still says speech for 64 ms after the voice has gone (its state trails the last syllable)
+    script = [(QUIET, 0.512, FADED), (SPEECH, 1.472, LOUD), (SPEECH, 0.064, FADED), (QUIET, 3.0, FADED)]
+    done = hears("Sunday is the best part of the week.", p_end=0.85)
+    by_level = run(script, done)[-1]
+    by_probability = run([(p, s) for p, s, _ in script], done)[-1]
+    assert by_level.kind == by_probability.kind == "end"
+    assert by_level.t == pytest.approx(1.984 + CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
+    assert by_probability.t - by_level.t == pytest.approx(0.064, abs=1e-6)
+    assert by_level.silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
+
+
+def test_a_hum_under_the_voice_leaves_the_end_where_silero_put_it() -> None:
+    script = [(QUIET, 0.512, HUM), (SPEECH, 1.472, LOUD), (SPEECH, 0.064, HUM), (QUIET, 3.0, HUM)]
+    done = hears("Sunday is the best part of the week.", p_end=0.85)
+    assert run(script, done)[-1].t == run([(p, s) for p, s, _ in script], done)[-1].t
+
+
+def test_the_end_moves_back_at_most_max_vad_lag() -> None:
+    script = [(QUIET, 0.512, FADED), (SPEECH, 1.28, LOUD), (SPEECH, 0.256, FADED), (QUIET, 3.0, FADED)]
+    done = hears("Sunday is the best part of the week.", p_end=0.85)
+    by_level, by_probability = run(script, done)[-1], run([(p, s) for p, s, _ in script], done)[-1]
+    assert by_probability.t - by_level.t == pytest.approx(MAX_VAD_LAG_S, abs=FRAME_S)
 
 
 def test_a_question_ends_the_turn_soon_whatever_the_model_thinks() -> None:

@@ -17,17 +17,28 @@ longest pause so far before the turn is taken from them, unless the words sound 
 confident the turn ends there (`confident_end_p`): then `confident_max_ms` is enough, as a listener would
 answer "…ask what you can do for your country." without waiting out the speaker's longest pause.
 A long thinking pause keeps the first half.
+
+Silence is counted from where the voice stopped, not from where Silero let go: its speech probability
+trails the voice by 30–70 ms (its state carries the last syllable), so with only the probability a
+"360 ms" pause would really be 400–430 ms. Given each frame's loudness (`levels_db`, a few equal
+sub-blocks), the detector moves the end back to the last sub-block still within `LOUD_BELOW_PEAK_DB` of
+the utterance's loudest — by at most `MAX_VAD_LAG_S`, so steady noise or a quiet trailing sound leaves the
+end where Silero put it.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from voiceos.config import EndpointConfig, VadConfig
 
 FRAME_S = 0.032
+LOUD_BELOW_PEAK_DB = 30.0  # a sub-block this close to the utterance's loudest still holds voice
+MAX_VAD_LAG_S = 0.1  # how far back of Silero's last speech frame the voice's end may be put
 
 
 class Phase(Enum):
@@ -127,6 +138,8 @@ class TurnDetector:
         self.longest_pause_s = 0.0  # longest pause the user resumed from, this utterance
         self.required_silence_s = endpoint.incomplete_silence_ms / 1000.0
         self.fixed_silence_s: float | None = None  # naive mode: one fixed silence for every turn
+        self._peak_db = -math.inf  # loudest sub-block of this utterance's speech frames
+        self._last_loud_end = 0.0  # end of the last sub-block within LOUD_BELOW_PEAK_DB of that peak
 
     def hear_transcript(self, text: str, end_probability: float | None = None) -> None:
         """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
@@ -145,8 +158,25 @@ class TurnDetector:
             self.required_silence_s = max(self.cfg.incomplete_silence_ms / 1000.0,
                                           self.pause_factor * self.longest_pause_s)
 
-    def push(self, prob: float, t: float) -> list[TurnEvent]:
-        """`t` is the session-clock time of the frame's first sample."""
+    @property
+    def voice_end(self) -> float:
+        """Where the voice of the speech so far stopped (session clock): Silero's last speech frame, or up
+        to `MAX_VAD_LAG_S` before it where the loudness fell first."""
+        if self._peak_db == -math.inf:
+            return self.last_voiced_end
+        return max(self.last_voiced_end - MAX_VAD_LAG_S, min(self._last_loud_end, self.last_voiced_end))
+
+    def _hear_levels(self, levels_db: Sequence[float], t: float, speechy: bool) -> None:
+        if speechy:
+            self._peak_db = max(self._peak_db, *levels_db)
+        step = FRAME_S / len(levels_db)
+        for i, level in enumerate(levels_db):
+            if level >= self._peak_db - LOUD_BELOW_PEAK_DB:
+                self._last_loud_end = t + (i + 1) * step
+
+    def push(self, prob: float, t: float, levels_db: Sequence[float] | None = None) -> list[TurnEvent]:
+        """`t` is the session-clock time of the frame's first sample; `levels_db`, if given, the frame's
+        loudness in equal sub-blocks (dB), which lets the end of the voice be placed before Silero's."""
         events: list[TurnEvent] = []
         end = t + FRAME_S
         speechy = prob >= self.vad.threshold or (self.phase == Phase.SPEECH and prob >= self.vad.neg_threshold)
@@ -156,6 +186,10 @@ class TurnDetector:
             self._run += 1
         else:
             self._run = 0
+            if self.phase == Phase.IDLE:
+                self._peak_db = -math.inf  # a click too short to be speech sets no level
+        if levels_db:
+            self._hear_levels(levels_db, t, speechy)
         min_frames = max(1, round(self.vad.min_speech_ms / 1000.0 / FRAME_S))
         if self.phase == Phase.IDLE:
             if self._run >= min_frames:
@@ -192,7 +226,7 @@ class TurnDetector:
         if not self._speculated and silence >= self.cfg.speculate_after_ms / 1000.0:
             self._speculated = True
             events.append(TurnEvent("speculate", end, silence))
-        if silence >= min(self.required_silence_s, self.cfg.max_silence_ms / 1000.0):
+        if end - self.voice_end >= min(self.required_silence_s, self.cfg.max_silence_ms / 1000.0):
             events.append(self._end(end))
         return events
 
@@ -201,7 +235,8 @@ class TurnDetector:
         return self._end(max(t, self.last_voiced_end))
 
     def _end(self, t: float) -> TurnEvent:
-        silence = t - self.last_voiced_end
+        silence = max(0.0, t - self.voice_end)
         self.phase = Phase.IDLE
         self._run = 0
+        self._peak_db = -math.inf
         return TurnEvent("end", t, silence)

@@ -52,9 +52,20 @@ class Engines:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def keep_blas_to_one_thread() -> None:
+    """numpy's OpenBLAS keeps its worker threads spinning for a while after every call it parallelises
+    (faster-whisper's mel filterbank, each pass). On a 2-core laptop they take the cores from the threads
+    of CTranslate2 and llama.cpp that run next, which then wait on each other: Whisper's encoder ran at
+    half speed. The matrices numpy multiplies here are small, so one BLAS thread loses nothing."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def load_engines(config: Config, progress: Callable[[str], None] | None = None,
                  calibrate: bool = True) -> Engines:
     enforce_offline()
+    keep_blas_to_one_thread()
     stt_model = registry.resolve(config.stt.model, "stt")
     llm_model = registry.resolve(config.llm.model, "llm")
     persona = load_persona(config.session.persona)

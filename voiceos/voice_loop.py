@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # alone and cheap to transcribe again with more context.
 KEEP_HEARD_AFTER_S = 3.0
 KEEP_HEARD_PAUSE_S = 0.3
+LEVEL_PARTS = 4  # loudness sub-blocks per VAD frame (8 ms each)
 
 
 class Speakerlike(Protocol):
@@ -210,7 +211,8 @@ class VoiceLoop:
             self._preroll.append((frame, t))
             if self._active is not None and not self._audible(self._active):
                 self._active.utt.frames.append(frame)  # kept in case the user was not done after all
-        for event in self.detector.push(prob, t):
+        levels = frame_levels_db(heard) if self.mode == "streaming" else None  # the plain cascade: Silero alone
+        for event in self.detector.push(prob, t, levels):
             getattr(self, f"_on_{event.kind}")(event.t)
         self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
 
@@ -511,6 +513,12 @@ class VoiceLoop:
 
 
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
+
+
+def frame_levels_db(frame: np.ndarray, parts: int = LEVEL_PARTS) -> list[float]:
+    """Loudness of `parts` equal sub-blocks of a VAD frame, in dB (for placing the end of the voice)."""
+    blocks = frame[: len(frame) // parts * parts].reshape(parts, -1).astype(np.float64)
+    return [float(x) for x in 10.0 * np.log10(np.mean(blocks * blocks, axis=1) + 1e-12)]
 
 
 def last_sound_s(samples: np.ndarray) -> float:
