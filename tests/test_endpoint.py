@@ -134,6 +134,22 @@ def test_the_end_moves_back_at_most_max_vad_lag() -> None:
     assert by_probability.t - by_level.t == pytest.approx(MAX_VAD_LAG_S, abs=FRAME_S)
 
 
+def test_the_speculative_pass_starts_once_the_voice_has_gone_and_silero_is_unsure() -> None:
+    unsure = 0.45  # between Silero's two thresholds: still speech by probability alone
+    script = [(QUIET, 0.512, FADED), (SPEECH, 1.472, LOUD), (unsure, 0.096, FADED), (QUIET, 3.0, FADED)]
+    by_level = [e for e in run(script) if e.kind == "speculate"]
+    by_probability = [e for e in run([(p, s) for p, s, _ in script]) if e.kind == "speculate"]
+    assert len(by_level) == len(by_probability) == 1
+    assert by_level[0].t == pytest.approx(1.984 + 0.064, abs=1e-6)  # 48 ms of quiet, in whole frames
+    assert by_probability[0].t == pytest.approx(1.984 + 0.096 + FRAME_S, abs=1e-6)
+
+
+def test_a_quiet_stretch_inside_a_word_that_silero_is_sure_of_is_not_a_pause() -> None:
+    script = [(QUIET, 0.512, FADED), (SPEECH, 1.0, LOUD), (SPEECH, 0.128, FADED), (SPEECH, 1.0, LOUD),
+              (QUIET, 3.0, FADED)]
+    assert kinds(run(script)) == ["start", "speculate", "end"]
+
+
 def test_a_question_ends_the_turn_soon_whatever_the_model_thinks() -> None:
     end = run([(QUIET, 0.5), (SPEECH, 1.5), (QUIET, 3.0)], hears("What do you like about the ocean?", p_end=0.01))[-1]
     assert end.silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)

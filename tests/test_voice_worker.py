@@ -95,3 +95,21 @@ def test_speech_ahead_counts_what_is_held_queued_or_waiting_and_not_yet_heard() 
         assert voice.retract(4) and voice.ahead_s(4) == 0.0
     finally:
         voice.close()
+
+
+def test_a_short_clause_said_again_is_spoken_from_its_first_synthesis() -> None:
+    from voiceos.tts import SpeechSynthesizer
+
+    synth = SpeechSynthesizer(TtsConfig())
+    try:
+        first = synth.synthesize("That's,").samples
+        runs = synth.espeak_runs
+        again = synth.synthesize("That's,").samples
+        assert synth.espeak_runs == runs and np.array_equal(first, again) and len(first) > 1600
+        sentence = "That's the perfect air for a bird."
+        synth.synthesize(sentence)
+        runs = synth.espeak_runs
+        synth.synthesize(sentence)
+        assert synth.espeak_runs == runs + 1  # a longer clause is spoken anew each time
+    finally:
+        synth.close()

@@ -23,7 +23,8 @@ trails the voice by 30–70 ms (its state carries the last syllable), so with on
 "360 ms" pause would really be 400–430 ms. Given each frame's loudness (`levels_db`, a few equal
 sub-blocks), the detector moves the end back to the last sub-block still within `LOUD_BELOW_PEAK_DB` of
 the utterance's loudest — by at most `MAX_VAD_LAG_S`, so steady noise or a quiet trailing sound leaves the
-end where Silero put it.
+end where Silero put it. For the same reason a frame where Silero is unsure (between its two thresholds)
+after `VOICE_GONE_S` of quiet already counts as pause, so the speculative pass starts a frame sooner.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from voiceos.config import EndpointConfig, VadConfig
 FRAME_S = 0.032
 LOUD_BELOW_PEAK_DB = 30.0  # a sub-block this close to the utterance's loudest still holds voice
 MAX_VAD_LAG_S = 0.1  # how far back of Silero's last speech frame the voice's end may be put
+VOICE_GONE_S = 0.048  # quiet this long, with Silero unsure (below `threshold`), and the pause has begun
 
 
 class Phase(Enum):
@@ -179,7 +181,12 @@ class TurnDetector:
         loudness in equal sub-blocks (dB), which lets the end of the voice be placed before Silero's."""
         events: list[TurnEvent] = []
         end = t + FRAME_S
-        speechy = prob >= self.vad.threshold or (self.phase == Phase.SPEECH and prob >= self.vad.neg_threshold)
+        if levels_db:
+            self._hear_levels(levels_db, t, prob >= self.vad.threshold)
+        # Silero in two minds (between its two thresholds) after the voice has gone: the pause has begun
+        faded = bool(levels_db) and end - self._last_loud_end >= VOICE_GONE_S
+        speechy = prob >= self.vad.threshold or (
+            self.phase == Phase.SPEECH and prob >= self.vad.neg_threshold and not faded)
         if speechy:
             if self._run == 0:
                 self._run_start = t
@@ -188,8 +195,6 @@ class TurnDetector:
             self._run = 0
             if self.phase == Phase.IDLE:
                 self._peak_db = -math.inf  # a click too short to be speech sets no level
-        if levels_db:
-            self._hear_levels(levels_db, t, speechy)
         min_frames = max(1, round(self.vad.min_speech_ms / 1000.0 / FRAME_S))
         if self.phase == Phase.IDLE:
             if self._run >= min_frames:

@@ -23,6 +23,9 @@ from voiceos.errors import VoiceosError
 
 log = logging.getLogger(__name__)
 
+CACHED_CLAUSE_WORDS = 2  # clauses this short ("That's,", "Sure,") recur turn after turn: keep their audio
+CACHE_SIZE = 256
+
 
 class _QuietThreadStdout:
     """A stdout wrapper that drops pyttsx3's "Audio saved to …" lines (printed from espeak's callback)."""
@@ -62,28 +65,37 @@ class SpeechSynthesizer:
             self._engine.setProperty("voice", config.voice)
         self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
         self._path = Path(self._dir.name) / "clause.wav"  # our own names: no generated text in paths
-        self._count = 0
+        self.espeak_runs = 0  # clauses espeak was asked to speak (a cached one is not)
         if not isinstance(sys.stdout, _QuietThreadStdout):
             sys.stdout = _QuietThreadStdout(sys.stdout)
         self.last_ms = 0.0
+        # espeak says the same text the same way: a reply's opening clause, often "That's," or "Sure,", is
+        # spoken from here the next time instead of waiting for espeak (about 15–20 ms, before first sound)
+        self._short_clauses: dict[str, np.ndarray] = {}
 
     def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
         """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
         started = time.perf_counter()
-        samples = np.zeros(0, np.float32)
-        for _attempt in range(3):  # pyttsx3's espeak driver rarely hands back an empty file: try again
-            samples = self._synthesize_once(text)
-            if samples.size or not any(ch.isalnum() for ch in text):
-                break
-            log.warning("espeak-ng returned no audio for a clause; retrying")
+        short = len(text.split()) <= CACHED_CLAUSE_WORDS
+        samples = self._short_clauses.get(text) if short else None
+        if samples is None:
+            samples = np.zeros(0, np.float32)
+            for _attempt in range(3):  # pyttsx3's espeak driver rarely hands back an empty file: try again
+                samples = self._synthesize_once(text)
+                if samples.size or not any(ch.isalnum() for ch in text):
+                    break
+                log.warning("espeak-ng returned no audio for a clause; retrying")
+            if short and samples.size and len(self._short_clauses) < CACHE_SIZE:
+                samples.setflags(write=False)
+                self._short_clauses[text] = samples
         self.last_ms = (time.perf_counter() - started) * 1000.0
         return AudioChunk(samples, SAMPLE_RATE, start)
 
     def _synthesize_once(self, text: str) -> np.ndarray:
         # A fresh file name per clause: espeak's driver writes the file from its end-of-message callback,
         # which can land after runAndWait() returns; a late file must never pass for the next clause.
-        self._count += 1
-        path = self._path.with_name(f"clause-{self._count}.wav")
+        self.espeak_runs += 1
+        path = self._path.with_name(f"clause-{self.espeak_runs}.wav")
         self._engine.save_to_file(text, str(path))
         self._engine.runAndWait()
         deadline = time.perf_counter() + 0.5
