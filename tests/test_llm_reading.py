@@ -128,3 +128,55 @@ def test_the_phrase_blocker_keeps_boilerplate_from_being_written(engines) -> Non
     assert persona.breaks_character(plain), f"the model no longer breaks character here: {plain!r}"
     barred = "".join(llm.stream(prompt, max_tokens=40, banned=persona.banned))
     assert barred.strip() and not persona.breaks_character(barred), barred
+
+
+_READER = '''
+import os, sys, threading
+from pathlib import Path
+from voiceos import registry
+from voiceos.calibration import load_or_measure
+from voiceos.config import Config
+from voiceos.llm import LocalLlm, in_passing_thread
+
+def sleeps() -> int:
+    total = 0
+    for tid in os.listdir("/proc/self/task"):
+        for line in open(f"/proc/self/task/{tid}/status"):
+            if line.startswith("voluntary_ctxt_switches"):
+                total += int(line.split()[1])
+    return total
+
+def sleeps_per_read(llm: LocalLlm) -> float:
+    counts = []
+    def reads() -> None:
+        for i in range(4):
+            llm.prefill("The persona and the history. " * 20)
+            before = sleeps()
+            llm.prefill("The persona and the history. " * 20 + f"The child almost hurt the small dog {i}.")
+            counts.append(sleeps() - before)
+    worker = threading.Thread(target=reads)  # the responder: a thread that reads for the whole session
+    worker.start()
+    worker.join()
+    return sorted(counts)[1]
+
+llm = LocalLlm(registry.resolve(None, "llm").path, Config().llm)
+load_or_measure(llm, recalibrate=True, cache_path=Path(sys.argv[1]))  # calibration, as on a first run
+in_passing_thread(lambda: llm.prefill("The persona and the history."))  # the session's first read
+print(sleeps_per_read(llm))
+llm.prefill("The persona and the history.")  # llama.cpp work on this long-lived thread itself
+print(sleeps_per_read(llm))
+'''
+
+
+def test_llama_work_off_the_reader_thread_leaves_its_threads_spinning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """libgomp keeps an OpenMP pool for every live thread that ran llama.cpp; with more pooled threads than
+    cores its barriers stop spinning and a read sleeps hundreds of times, its two threads stacked on one core.
+    Calibration and the session's first read run on a passing thread, so the responder's reads never sleep."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _READER, str(tmp_path / "calibration.json")], capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split()
+    clean, after_main_thread = float(out[-2]), float(out[-1])
+    assert clean < 20, f"a read slept {clean} times"
+    assert after_main_thread > 3 * max(clean, 10)  # the trap this avoids is real

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from voiceos.ledger import Rates
-from voiceos.llm import LocalLlm
+from voiceos.llm import LocalLlm, in_passing_thread
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def load_or_measure(llm: LocalLlm, *, recalibrate: bool = False, cache_path: Pat
             return Rates(**cache[key]), False
         except TypeError:
             pass
-    rates = measure(llm, progress)
+    rates = in_passing_thread(lambda: measure(llm, progress))
     cache[key] = asdict(rates)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_suffix(".tmp")

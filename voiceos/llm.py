@@ -4,6 +4,13 @@ One `LocalLlm` is owned by one worker thread. `prefill(text)` evaluates a prompt
 already in the KV cache) in small batches that can be cancelled; `stream(text)` yields reply text as it is
 decoded. llama.cpp keeps the longest matching prefix, so the persona and history stay evaluated across
 turns and a partial transcript read while the user talks is not read again.
+
+Only that thread may run llama.cpp for as long as it works: libgomp keeps a pool of OpenMP workers for
+every thread that has run llama.cpp's OpenMP work, as long as that thread lives, and once it manages more
+threads than there are cores it stops spinning at barriers. llama.cpp's two threads then sleep at every
+step (hundreds of times a read) and the kernel stacks them on one core: reads and decoding took ~40%
+longer live. One-off work from another thread (the session's first read, calibration) goes through
+`in_passing_thread`, whose thread ends, pool and all, when the work is done.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from __future__ import annotations
 import codecs
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +40,29 @@ log = logging.getLogger(__name__)
 # reply never waits long behind it.
 BACKGROUND_BATCH = 16
 REPLY_BATCH = 64
+
+
+T = TypeVar("T")
+
+
+def in_passing_thread(work: Callable[[], T]) -> T:
+    """Run `work` (llama.cpp work from a thread other than the LLM's owner) on a thread that ends with it,
+    so that no second pool of OpenMP workers outlives it (see the module docstring)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="llm-once")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
 
 
 @dataclass

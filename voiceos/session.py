@@ -25,7 +25,7 @@ from voiceos.clock import SessionClock
 from voiceos.config import SAMPLE_RATE, Config
 from voiceos.cpu_meter import CpuMeter
 from voiceos.ledger import Rates, WorkLog, samantha_ratio
-from voiceos.llm import LocalLlm
+from voiceos.llm import LocalLlm, in_passing_thread
 from voiceos.memory import Conversation
 from voiceos.offline import enforce_offline
 from voiceos.persona import Persona, load_persona
@@ -149,7 +149,8 @@ class Session:
             meter=self.meter, rates=engines.rates, work=self.work, printer=printer, mode=mode,
             out_dir=out_dir, max_turns=max_turns,
         )
-        engines.llm.prefill(conversation.prefix())  # persona + history evaluated before listening starts
+        # persona + history evaluated before listening starts (not on this thread, which lives on: see llm.py)
+        in_passing_thread(lambda: engines.llm.prefill(conversation.prefix()))
         source.start()
         self.results.append(loop.result)
         try:
