@@ -72,7 +72,7 @@ def espeak_words(words: list[str], gaps_s: list[float], rate: int = 16000) -> tu
         "from voiceos.config import TtsConfig\n"
         "from voiceos.tts import SpeechSynthesizer, trim_silence\n"
         "words = json.loads(sys.argv[1])\n"
-        "synth = SpeechSynthesizer(TtsConfig())\n"
+        "synth = SpeechSynthesizer(TtsConfig(), reuse_short_clauses=False)\n"  # each word said anew, in turn
         "parts = [trim_silence(synth.synthesize(w).samples, lead_s=0.0, tail_s=0.0) for w in words]\n"
         "np.savez(sys.argv[2], *parts)\n"
     )

@@ -50,7 +50,7 @@ class _QuietThreadStdout:
 class SpeechSynthesizer:
     """Synthesises one clause at a time. Create and call it from the same thread."""
 
-    def __init__(self, config: TtsConfig) -> None:
+    def __init__(self, config: TtsConfig, *, reuse_short_clauses: bool = True) -> None:
         try:
             import pyttsx3
 
@@ -72,11 +72,12 @@ class SpeechSynthesizer:
         # espeak says the same text the same way: a reply's opening clause, often "That's," or "Sure,", is
         # spoken from here the next time instead of waiting for espeak (about 15–20 ms, before first sound)
         self._short_clauses: dict[str, np.ndarray] = {}
+        self._reuse = reuse_short_clauses
 
     def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
         """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
         started = time.perf_counter()
-        short = len(text.split()) <= CACHED_CLAUSE_WORDS
+        short = self._reuse and len(text.split()) <= CACHED_CLAUSE_WORDS
         samples = self._short_clauses.get(text) if short else None
         if samples is None:
             samples = np.zeros(0, np.float32)
