@@ -206,10 +206,38 @@ def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: 
         "p90_ms": round(float(np.percentile(lat, 90)), 1) if lat else None,
         "max_ms": max(lat) if lat else None,
         "inside_voice_to_voice_median_ms": round(statistics.median(inside), 1) if inside else None,
+        "stages_median_ms": stage_medians(turns),
         "recording": str(rec_path),
         "work_dir": str(work),
     }
     return {"summary": summary, "utterances": rows}
+
+
+STAGES = {  # where a turn's time went, from its trace_ms (ms after the end of the user's speech)
+    "pause_heard": lambda t: t["pause_heard"],
+    "whisper": lambda t: t["stt_done"] - t["job_started"],
+    "prompt_read": lambda t: t["read_done"] - t["stt_done"],
+    "first_clause": lambda t: t["first_clause"] - t["read_done"],
+    "synthesis": lambda t: t["first_audio_ready"] - t["first_clause"],
+    "turn_decided": lambda t: t["turn_decided"],
+}
+
+
+def stage_medians(turns: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, stage in STAGES.items():
+        values = []
+        for turn in turns:
+            try:
+                values.append(stage(turn["trace_ms"]))
+            except (KeyError, TypeError):  # a stage this turn never reached (no speculation, an error)
+                pass
+        if values:
+            out[name] = round(statistics.median(values), 1)
+    tokens = [t["llm"]["read_tokens"] for t in turns if t.get("llm", {}).get("read_tokens")]
+    if tokens:
+        out["prompt_read_tokens"] = statistics.median(tokens)
+    return out
 
 
 def main() -> int:
@@ -237,6 +265,8 @@ def main() -> int:
           f"turns logged {s['turns_logged']}, one reply each: {s['one_reply_each']}, "
           f"started early: {s['started_early']}"
           f"; voiceos's own voice-to-voice median {s['inside_voice_to_voice_median_ms']} ms")
+    print("stage medians (ms after the end of speech, from each turn's trace_ms): "
+          + ", ".join(f"{name} {value}" for name, value in s["stages_median_ms"].items()))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     ok = s["one_reply_each"] and s["started_early"] == 0
