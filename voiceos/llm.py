@@ -103,6 +103,7 @@ class LocalLlm:
         self.metadata: dict[str, str] = dict(self._llm.metadata or {})
         self.fmt: PromptFormat = format_for(self.metadata)
         self.n_ctx = self._llm.n_ctx()
+        self._tokenized: dict[str, tuple[int, ...]] = {}
         self._live_logits_at = -1  # n_tokens when the last decode ended (its logits are the current ones)
         self._end_ids = self._single_tokens(("<|im_end|>", "<|endoftext|>", "<end_of_turn>", ".", "?", "!", "...",
                                              ".\n", "?\n", "!\n", "\n"))
@@ -138,7 +139,15 @@ class LocalLlm:
         return self.metadata.get("general.name", self.path.stem)
 
     def tokenize(self, text: str) -> list[int]:
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        """The prompt `text` as tokens. A reply's prompt is tokenized to fit it and again to read it (a few
+        ms each for a long history): the last few are kept."""
+        tokens = self._tokenized.get(text)
+        if tokens is None:
+            tokens = tuple(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+            self._tokenized[text] = tokens
+            while len(self._tokenized) > 8:
+                del self._tokenized[next(iter(self._tokenized))]
+        return list(tokens)
 
     def count_tokens(self, text: str) -> int:
         return len(self.reply_tokens(text))
