@@ -8,10 +8,9 @@ turns and a partial transcript read while the user talks is not read again.
 Only that thread may run llama.cpp for as long as it works: libgomp keeps a pool of OpenMP workers for
 every thread that has run llama.cpp's OpenMP work, as long as that thread lives, and once it manages more
 threads than there are cores it stops spinning at barriers. llama.cpp's two threads then sleep at every
-step (hundreds of times a read) and the kernel stacks them on one core: in a test process, reads and
-decoding took ~40% longer once a second thread had run llama.cpp. One-off work from another thread (the
-session's first read, calibration) goes through `in_passing_thread`, whose thread ends, pool and all,
-when the work is done.
+step (about a hundred times in a short read, `tests/test_llm_reading.py`) and the kernel stacks them on
+one core. One-off work from another thread (the session's first read, calibration) goes through
+`in_passing_thread`, whose thread ends, pool and all, when the work is done.
 """
 
 from __future__ import annotations

@@ -53,10 +53,10 @@ class Engines:
 
 
 def keep_blas_to_one_thread() -> None:
-    """numpy's OpenBLAS keeps its worker threads spinning for about 0.1 s after every product it shares
+    """numpy's OpenBLAS keeps its worker threads spinning for a while after every product it shares
     out (faster-whisper's mel filterbank, each pass). On a 2-core laptop that takes a core from the
-    CTranslate2 threads that run next: Whisper's encoder ran at half speed. The matrices numpy multiplies
-    here are small, so one BLAS thread loses nothing."""
+    CTranslate2 threads that run next (tests/test_cpu_meter.py shows the spinning). The matrices numpy
+    multiplies here are small, so one BLAS thread loses nothing."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
