@@ -19,8 +19,8 @@ answer "…ask what you can do for your country." without waiting out the speake
 A long thinking pause keeps the first half.
 
 Silence is counted from where the voice stopped, not from where Silero let go: its speech probability
-trails the voice by 30–70 ms (its state carries the last syllable), so with only the probability a
-"360 ms" pause would really be 400–430 ms. Given each frame's loudness (`levels_db`, a few equal
+trails the voice by a frame or two (its state carries the last syllable), so with only the probability a
+"360 ms" pause would really be longer. Given each frame's loudness (`levels_db`, a few equal
 sub-blocks), the detector moves the end back to the last sub-block still within `LOUD_BELOW_PEAK_DB` of
 the utterance's loudest — by at most `MAX_VAD_LAG_S`, so steady noise or a quiet trailing sound leaves the
 end where Silero put it. For the same reason a frame where Silero is unsure (between its two thresholds)
