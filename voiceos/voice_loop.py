@@ -32,7 +32,7 @@ from voiceos.session_log import SessionLog
 from voiceos.stt import Transcript
 from voiceos.vad import StreamingVad
 from voiceos.voice import VoiceWorker
-from voiceos.word_timing import refine_words
+from voiceos.word_timing import HOP_S, frame_energy_db, refine_words, silence_mask
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # alone and cheap to transcribe again with more context.
 KEEP_HEARD_AFTER_S = 3.0
 KEEP_HEARD_PAUSE_S = 0.3
-LEVEL_PARTS = 4  # loudness sub-blocks per VAD frame (8 ms each)
+LEVEL_BLOCK_S = 0.008  # loudness blocks: four to a VAD frame
 
 
 class Speakerlike(Protocol):
@@ -211,7 +211,8 @@ class VoiceLoop:
             self._preroll.append((frame, t))
             if self._active is not None and not self._audible(self._active):
                 self._active.utt.frames.append(frame)  # kept in case the user was not done after all
-        levels = frame_levels_db(heard) if self.mode == "streaming" else None  # the plain cascade: Silero alone
+        # loudness in 8 ms blocks places the end of the voice; the plain cascade hears Silero alone
+        levels = frame_energy_db(heard, LEVEL_BLOCK_S).tolist() if self.mode == "streaming" else None
         for event in self.detector.push(prob, t, levels):
             getattr(self, f"_on_{event.kind}")(event.t)
         self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
@@ -515,17 +516,9 @@ class VoiceLoop:
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
 
 
-def frame_levels_db(frame: np.ndarray, parts: int = LEVEL_PARTS) -> list[float]:
-    """Loudness of `parts` equal sub-blocks of a VAD frame, in dB (for placing the end of the voice)."""
-    blocks = frame[: len(frame) // parts * parts].reshape(parts, -1).astype(np.float64)
-    return [float(x) for x in 10.0 * np.log10(np.mean(blocks * blocks, axis=1) + 1e-12)]
-
-
 def last_sound_s(samples: np.ndarray) -> float:
     """Where the last sound in `samples` ends (s): the speech end when word timings are not available
     (a reply cut off before the word-timing pass ran)."""
-    from voiceos.word_timing import HOP_S, frame_energy_db, silence_mask
-
     silent = silence_mask(frame_energy_db(samples))
     sound = np.flatnonzero(~silent)
     return float((sound[-1] + 1) * HOP_S) if sound.size else len(samples) / SAMPLE_RATE

@@ -28,8 +28,9 @@ EARLY_WEIGHT = 1.5  # the silence starts after Whisper's boundary
 MIN_WORD_S = 0.01
 
 
-def frame_energy_db(samples: np.ndarray) -> np.ndarray:
-    hop = int(HOP_S * SAMPLE_RATE)
+def frame_energy_db(samples: np.ndarray, hop_s: float = HOP_S) -> np.ndarray:
+    """Loudness (dB) of each `hop_s` block of `samples`."""
+    hop = int(round(hop_s * SAMPLE_RATE))
     n = len(samples) // hop
     if n == 0:
         return np.zeros(0)
