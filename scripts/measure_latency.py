@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Voice-to-voice latency measured from outside, on one clock, through real PortAudio streams.
 
-A private PulseAudio daemon gives voiceos a virtual microphone and speaker (voiceos.virtual_audio).
+A private PulseAudio daemon gives voiceos a virtual microphone and speaker (voiceos.audio.virtual_devices).
 Each utterance is played into the combine sink `vboth`, which feeds voiceos's microphone (`vmic`) and, at
 the same instant, the left channel of the stereo sink `vrec`, whose right channel is voiceos's speaker
 (`vspk`). One recording of `vrec.monitor` holds the user's words (left) and Samantha's replies (right) on a
@@ -34,9 +34,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voiceos.audio import read_wav, write_wav  # noqa: E402
-from voiceos.virtual_audio import PulseRig  # noqa: E402
-from voiceos.word_timing import frame_energy_db  # noqa: E402
+from voiceos.audio.virtual_devices import PulseRig  # noqa: E402
+from voiceos.audio.wav import read_wav, write_wav  # noqa: E402
+from voiceos.listen.word_timing import frame_energy_db  # noqa: E402
+from voiceos.loop.record import TurnRecord, turns_of  # noqa: E402
+from voiceos.measure.session_log import read_logs  # noqa: E402
 
 RATE = 16_000
 HOP = 160  # 10 ms
@@ -46,7 +48,7 @@ def speech_end_s(samples: np.ndarray) -> float:
     """End of the user's last word: the last loud 10 ms frame (within 30 dB of the peak) that Silero VAD
     also calls speech — so background noise or applause after the last word does not count."""
     from voiceos.config import FRAME_SAMPLES
-    from voiceos.vad import StreamingVad
+    from voiceos.listen.vad import StreamingVad
 
     probs = StreamingVad().probabilities(samples)
     energy = frame_energy_db(samples)
@@ -88,17 +90,6 @@ def sound_runs(samples: np.ndarray, floor_db: float = -45.0, gap_s: float = 1.0)
     return [(a * HOP, b * HOP) for a, b in runs]
 
 
-def read_log(log_dir: Path) -> list[dict]:
-    records = []
-    for path in sorted(log_dir.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return records
-
-
 def wait_for(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,7 +104,7 @@ def settled(log_dir: Path, quiet_s: float, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        records = read_log(log_dir)
+        records = read_logs(log_dir)
         if len(records) != last:
             last, since = len(records), time.monotonic()
         started = sum(r["type"] == "reply_start" for r in records)
@@ -136,7 +127,7 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
         chat = subprocess.Popen([str(ROOT / ".venv/bin/voiceos"), "chat", "--log-dir", str(log_dir), *voiceos_args],
                                 env=rig.env(), stdout=(work / "chat.out").open("w"),
                                 stderr=(work / "chat.err").open("w"))
-        if not wait_for(lambda: any(r["type"] == "ready" for r in read_log(log_dir)), 180):
+        if not wait_for(lambda: any(r["type"] == "ready" for r in read_logs(log_dir)), 180):
             raise SystemExit(f"voiceos chat did not become ready; see {work}/chat.err")
         rec_path = work / "user-left-samantha-right.wav"
         recorder = rig.record("vrec.monitor", rec_path, channels=2)
@@ -146,11 +137,11 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
         for i, (path, samples) in enumerate(utterances):
             clip = work / f"utt-{i:02d}.wav"
             write_wav(clip, samples)
-            done_before = sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir))
+            done_before = sum(r["type"] in ("turn", "dropped") for r in read_logs(log_dir))
             played_at.append(time.monotonic() - rec_started)
             rig.play(clip, "vboth").wait()
             print(f"[{i + 1}/{len(utterances)}] played {path.name}", file=sys.stderr)
-            wait_for(lambda n=done_before: sum(r["type"] in ("turn", "dropped") for r in read_log(log_dir)) > n, 60)
+            wait_for(lambda n=done_before: sum(r["type"] in ("turn", "dropped") for r in read_logs(log_dir)) > n, 60)
             settled(log_dir, quiet_s=2.0, timeout=60)  # her reply over, and nothing else going on
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=5)
@@ -162,7 +153,7 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
             except subprocess.TimeoutExpired:
                 chat.kill()
         rig.stop()
-    return analyse(rec_path, utterances, read_log(log_dir), work, played_at)
+    return analyse(rec_path, utterances, read_logs(log_dir), work, played_at)
 
 
 def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: list[dict], work: Path,
@@ -193,9 +184,9 @@ def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: 
             "started_early": bool(onset is not None and onset < end),
             "replies_heard": len(mine),
         })
-    turns = [r for r in records if r["type"] == "turn"]
+    turns = turns_of(records)
     lat = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
-    inside = [t["timings_ms"]["voice_to_voice"] for t in turns if t["timings_ms"].get("voice_to_voice") is not None]
+    inside = [v for t in turns if (v := t.timings_ms.voice_to_voice) is not None]
     summary = {
         "utterances": len(rows),
         "turns_logged": len(turns),
@@ -214,27 +205,29 @@ def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: 
 
 
 STAGES = {  # where a turn's time went, from its trace_ms (ms after the end of the user's speech)
-    "pause_heard": lambda t: t["pause_heard"],
-    "whisper": lambda t: t["stt_done"] - t["job_started"],
-    "prompt_read": lambda t: t["read_done"] - t["stt_done"],
-    "first_clause": lambda t: t["first_clause"] - t["read_done"],
-    "synthesis": lambda t: t["first_audio_ready"] - t["first_clause"],
-    "turn_decided": lambda t: t["turn_decided"],
+    "pause_heard": lambda t: t.pause_heard,
+    "whisper": lambda t: t.stt_done - t.job_started,
+    "prompt_read": lambda t: t.read_done - t.stt_done,
+    "first_clause": lambda t: t.first_clause - t.read_done,
+    "synthesis": lambda t: t.first_audio_ready - t.first_clause,
+    "turn_decided": lambda t: t.turn_decided,
 }
 
 
-def stage_medians(turns: list[dict]) -> dict[str, float]:
+def stage_medians(turns: list[TurnRecord]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, stage in STAGES.items():
         values = []
         for turn in turns:
             try:
-                values.append(stage(turn["trace_ms"]))
-            except (KeyError, TypeError):  # a stage this turn never reached (no speculation, an error)
-                pass
+                value = stage(turn.trace_ms)
+            except TypeError:  # a stage this turn never reached (no speculation, an error)
+                continue
+            if value is not None:
+                values.append(value)
         if values:
             out[name] = round(statistics.median(values), 1)
-    tokens = [t["llm"]["read_tokens"] for t in turns if t.get("llm", {}).get("read_tokens")]
+    tokens = [t.llm.read_tokens for t in turns if t.llm.read_tokens]
     if tokens:
         out["prompt_read_tokens"] = statistics.median(tokens)
     return out

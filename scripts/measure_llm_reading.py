@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voiceos import registry  # noqa: E402
-from voiceos.audio import read_wav  # noqa: E402
+from voiceos.audio.wav import read_wav  # noqa: E402
 from voiceos.config import Config  # noqa: E402
-from voiceos.llm import REPLY_BATCH, LocalLlm  # noqa: E402
-from voiceos.memory import Conversation  # noqa: E402
+from voiceos.listen.transcriber import Transcriber  # noqa: E402
+from voiceos.llm.engine import LocalLlm  # noqa: E402
+from voiceos.llm.model import REPLY_BATCH  # noqa: E402
 from voiceos.offline import enforce_offline  # noqa: E402
-from voiceos.persona import load_persona  # noqa: E402
-from voiceos.stt import Transcriber  # noqa: E402
+from voiceos.think.conversation import Conversation  # noqa: E402
+from voiceos.think.persona import load_persona  # noqa: E402
 
 SENTENCE = "The child almost hurt the small dog."
 SPEECH = ROOT.parent / "shared" / "speech" / "spk1_snt1.wav"

@@ -56,7 +56,7 @@ def config():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def engines(config):  # type: ignore[no-untyped-def]
     """The real default models, loaded once for the whole test session."""
-    from voiceos.session import load_engines
+    from voiceos.loop.session import load_engines
 
     return load_engines(config)
 
@@ -70,7 +70,7 @@ def espeak_words(words: list[str], gaps_s: list[float], rate: int = 16000) -> tu
     code = (
         "import json, sys, numpy as np\n"
         "from voiceos.config import TtsConfig\n"
-        "from voiceos.tts import SpeechSynthesizer, trim_silence\n"
+        "from voiceos.speak.tts import SpeechSynthesizer, trim_silence\n"
         "words = json.loads(sys.argv[1])\n"
         "synth = SpeechSynthesizer(TtsConfig(), reuse_short_clauses=False)\n"  # each word said anew, in turn
         "parts = [trim_silence(synth.synthesize(w).samples, lead_s=0.0, tail_s=0.0) for w in words]\n"
@@ -98,10 +98,10 @@ def espeak_words(words: list[str], gaps_s: list[float], rate: int = 16000) -> tu
 
 @pytest.fixture(scope="session")
 def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A private PulseAudio daemon with the virtual microphone/speaker of voiceos.virtual_audio."""
+    """A private PulseAudio daemon with the virtual microphone/speaker of voiceos.audio.virtual_devices."""
     if not shutil.which("pulseaudio"):
         pytest.fail("pulseaudio is not installed; run ./scripts/setup.sh")
-    from voiceos.virtual_audio import PulseRig
+    from voiceos.audio.virtual_devices import PulseRig
 
     rig = PulseRig(tmp_path_factory.mktemp("pulse")).start()
     yield rig

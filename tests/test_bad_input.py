@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, SPEECH, VOICEOS, references, run_voiceos
 
-from voiceos.audio import read_wav
-from voiceos.stt import normalise, word_error_rate
+from voiceos.audio.wav import read_wav
+from voiceos.listen.transcript import normalise, word_error_rate
 
 SOURCE = SPEECH / "spk1_snt1.wav"
 REFERENCE = references()["spk1_snt1.wav"]  # "the child almost hurt the small dog"
@@ -107,7 +107,7 @@ def test_one_bad_file_among_good_ones_is_named(tmp_path: Path) -> None:
 
 
 def write_pcm16(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    from voiceos.audio import write_wav
+    from voiceos.audio.wav import write_wav
 
     return write_wav(path, samples, rate)
 

@@ -34,7 +34,7 @@ def check_document(doc: dict, wav: Path) -> None:
     assert turn["decode_tps"] > 0 and turn["cpu_s"] > 0 and turn["peak_rss_mb"] > 50
     assert 0.0 <= turn["used_fraction"] <= 1.0
 
-    from voiceos.stt import word_error_rate
+    from voiceos.listen.transcript import word_error_rate
 
     reference = references()[wav.name]
     assert turn["reference"] == reference
@@ -91,7 +91,7 @@ def test_bench_smoke_and_compare(speech_dir: Path, tmp_path: Path) -> None:
 
 def test_default_corpus_is_spoken_once_and_reused() -> None:
     """`voiceos bench` alone needs no files: espeak-ng speaks the corpus into the user cache, once."""
-    from voiceos.bench import BenchOptions, corpus_files, default_corpus_dir, load_items
+    from voiceos.commands.bench import BenchOptions, corpus_files, default_corpus_dir, load_items
     from voiceos.config import SAMPLE_RATE, Config
 
     files = corpus_files(BenchOptions(), Config())
@@ -108,7 +108,7 @@ def test_default_corpus_is_spoken_once_and_reused() -> None:
 
 
 def test_compare_flags_only_changes_beyond_noise() -> None:
-    from voiceos.bench import Aggregate, compare
+    from voiceos.commands.bench import Aggregate, compare
 
     def agg(p50: float, p90: float) -> Aggregate:
         return Aggregate(5, p50, p90, p90, p50)

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from voiceos import registry
-from voiceos.calibration import load_or_measure
 from voiceos.config import LlmConfig
-from voiceos.ledger import Rates
-from voiceos.llm import LocalLlm
+from voiceos.llm.engine import LocalLlm
+from voiceos.measure.calibration import load_or_measure
+from voiceos.measure.ledger import Rates
 
 pytestmark = pytest.mark.models
 

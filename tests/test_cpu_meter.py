@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from voiceos.clock import SessionClock
-from voiceos.cpu_meter import CpuMeter, CpuSpan, read_proc_stat
+from voiceos.measure.clock import SessionClock
+from voiceos.measure.cpu_meter import CpuMeter, CpuSpan, read_proc_stat
 
 LENGTH_S = 1.0
 TOLERANCE = 0.20

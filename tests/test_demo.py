@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import references, run_voiceos
 
-from voiceos.stt import normalise, word_error_rate
+from voiceos.listen.transcript import normalise, word_error_rate
 
 pytestmark = pytest.mark.models
 

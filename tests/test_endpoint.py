@@ -8,14 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from voiceos.config import EndpointConfig, VadConfig
-from voiceos.endpoint import (
-    FRAME_S,
-    MAX_VAD_LAG_S,
-    TurnDetector,
-    TurnEvent,
-    silence_needed_ms,
-    turn_sounds_complete,
-)
+from voiceos.listen.turn_detector import FRAME_S, MAX_VAD_LAG_S, TurnDetector
+from voiceos.listen.turn_end_rules import silence_needed_ms, turn_sounds_complete
+from voiceos.listen.turn_events import PauseBegan, SpeechGoesOn, SpeechResumed, SpeechStarted, TurnEnded, TurnEvent
 
 CFG = EndpointConfig()
 SPEECH, QUIET = 0.92, 0.03
@@ -38,8 +33,17 @@ def run(script: list[tuple[float, ...]], on_event: Callable[[TurnDetector, TurnE
     return events
 
 
+KINDS = {SpeechStarted: "start", SpeechGoesOn: "partial", PauseBegan: "speculate", SpeechResumed: "resume",
+         TurnEnded: "end"}
+
+
+def kind(event: TurnEvent) -> str:
+    """The event's short name, as the tests below speak of them."""
+    return KINDS[type(event)]
+
+
 def kinds(events: list[TurnEvent], *, partial: bool = False) -> list[str]:
-    return [e.kind for e in events if partial or e.kind != "partial"]
+    return [kind(e) for e in events if partial or kind(e) != "partial"]
 
 
 def hears(*heard: str | tuple[str, float | None], p_end: float | None = None
@@ -49,7 +53,7 @@ def hears(*heard: str | tuple[str, float | None], p_end: float | None = None
     texts = list(heard)
 
     def on_event(det: TurnDetector, event: TurnEvent) -> None:
-        if event.kind == "speculate":
+        if kind(event) == "speculate":
             item = texts.pop(0) if len(texts) > 1 else texts[0]
             text, p = item if isinstance(item, tuple) else (item, p_end)
             det.hear_transcript(text, p)
@@ -90,7 +94,7 @@ def test_a_long_pause_ends_the_turn_after_the_silence_it_needs() -> None:
 def test_speculate_comes_at_once_in_a_pause_and_before_end() -> None:
     events = run([(QUIET, 0.5), (SPEECH, 1.0), (QUIET, 3.0)])
     spec, end = events[1], events[2]
-    assert spec.kind == "speculate" and end.kind == "end"
+    assert kind(spec) == "speculate" and kind(end) == "end"
     assert spec.silence_s <= CFG.speculate_after_ms / 1000.0 + 2 * FRAME_S
     assert spec.t < end.t
 
@@ -100,7 +104,7 @@ def test_a_complete_sentence_ends_the_turn_sooner() -> None:
     plain = run(script)[-1]
     complete = run(script, hears("Sunday is the best part of the week.", p_end=0.85))[-1]
     unfinished = run(script, hears("and so my fellow", p_end=0.9))[-1]
-    assert complete.kind == unfinished.kind == plain.kind == "end"
+    assert kind(complete) == kind(unfinished) == kind(plain) == "end"
     assert complete.silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
     assert unfinished.silence_s == pytest.approx(CFG.incomplete_silence_ms / 1000.0, abs=FRAME_S)
     assert complete.t < unfinished.t
@@ -115,7 +119,7 @@ def test_silence_is_counted_from_where_the_voice_stopped_not_where_silero_let_go
     done = hears("Sunday is the best part of the week.", p_end=0.85)
     by_level = run(script, done)[-1]
     by_probability = run([(p, s) for p, s, _ in script], done)[-1]
-    assert by_level.kind == by_probability.kind == "end"
+    assert kind(by_level) == kind(by_probability) == "end"
     assert by_level.t == pytest.approx(1.984 + CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
     assert by_probability.t - by_level.t == pytest.approx(0.064, abs=1e-6)
     assert by_level.silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
@@ -137,8 +141,8 @@ def test_the_end_moves_back_at_most_max_vad_lag() -> None:
 def test_the_speculative_pass_starts_once_the_voice_has_gone_and_silero_is_unsure() -> None:
     unsure = 0.45  # between Silero's two thresholds: still speech by probability alone
     script = [(QUIET, 0.512, FADED), (SPEECH, 1.472, LOUD), (unsure, 0.096, FADED), (QUIET, 3.0, FADED)]
-    by_level = [e for e in run(script) if e.kind == "speculate"]
-    by_probability = [e for e in run([(p, s) for p, s, _ in script]) if e.kind == "speculate"]
+    by_level = [e for e in run(script) if kind(e) == "speculate"]
+    by_probability = [e for e in run([(p, s) for p, s, _ in script]) if kind(e) == "speculate"]
     assert len(by_level) == len(by_probability) == 1
     assert by_level[0].t == pytest.approx(1.984 + 0.064, abs=1e-6)  # 48 ms of quiet, in whole frames
     assert by_probability[0].t == pytest.approx(1.984 + 0.096 + FRAME_S, abs=1e-6)
@@ -163,7 +167,7 @@ def test_a_slow_speaker_gets_more_than_their_longest_pause() -> None:
                      ("I was thinking about the sea. It is lovely here.", 0.3))
     events = run(script, listener)
     assert kinds(events) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "end"]
-    assert events[-1].kind == "end" and events[-1].silence_s >= 1.25 * 1.0 - FRAME_S
+    assert kind(events[-1]) == "end" and events[-1].silence_s >= 1.25 * 1.0 - FRAME_S
     # a quick speaker saying the same words is answered after the short "complete" silence
     quick = run([(QUIET, 0.5), (SPEECH, 2.5), (QUIET, 3.0)], hears("I was thinking about the sea.", p_end=0.3))
     assert quick[-1].silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
@@ -187,7 +191,7 @@ def test_a_confident_end_does_not_wait_out_a_slow_speakers_longest_pause() -> No
     assert events[-1].silence_s == pytest.approx(CFG.confident_max_ms / 1000.0, abs=FRAME_S)
     # the same end with the LLM unsure waits out 1.25 × the longest pause
     unsure = run(script, hears(*heard[:3], (heard[3][0], 0.3)))
-    assert unsure[-1].kind == "end" and unsure[-1].silence_s >= 1.25 * 1.2 - FRAME_S
+    assert kind(unsure[-1]) == "end" and unsure[-1].silence_s >= 1.25 * 1.2 - FRAME_S
     # nor does the 0.6 s pause end it when the LLM is confident there too (late in a session it often is)
     confident = run(script, hears(*heard[:2], (heard[2][0], 0.9), heard[3]))
     assert kinds(confident) == kinds(events)
@@ -196,7 +200,7 @@ def test_a_confident_end_does_not_wait_out_a_slow_speakers_longest_pause() -> No
 def test_no_turn_waits_longer_than_max_silence() -> None:
     events = run([(QUIET, 0.5), (SPEECH, 1.0), (QUIET, 2.4), (SPEECH, 1.0), (QUIET, 5.0)], hears("and um", p_end=0.01))
     end = events[-1]
-    assert end.kind == "end"
+    assert kind(end) == "end"
     assert end.silence_s <= CFG.max_silence_ms / 1000.0 + FRAME_S
 
 
@@ -204,7 +208,7 @@ def test_a_very_long_utterance_is_cut_into_a_turn() -> None:
     det = TurnDetector(VadConfig(), EndpointConfig(max_turn_s=5.0))
     events = run([(QUIET, 0.5), (SPEECH, 8.0)], detector=det)
     assert "end" in kinds(events)
-    first_end = next(e for e in events if e.kind == "end")
+    first_end = next(e for e in events if kind(e) == "end")
     assert first_end.t == pytest.approx(5.5, abs=2 * FRAME_S)
     assert "partial" in kinds(events, partial=True)  # a long stretch of speech is transcribed while the user talks
 
@@ -214,7 +218,7 @@ def test_partial_comes_only_after_unbroken_speech() -> None:
                   (QUIET, 3.0)])
     assert "partial" not in kinds(events, partial=True)  # each pause is transcribed by `speculate` instead
     events = run([(QUIET, 0.5), (SPEECH, 3.2), (QUIET, 0.6), (SPEECH, 1.3), (QUIET, 3.0)])
-    partials = [e.t for e in events if e.kind == "partial"]
+    partials = [e.t for e in events if kind(e) == "partial"]
     assert partials == pytest.approx([2.0, 3.5], abs=2 * FRAME_S)  # every 1.5 s of unbroken speech
 
 

@@ -1,5 +1,5 @@
 """The product as a user meets it: `voiceos chat` on real PortAudio streams through virtual PulseAudio
-devices (voiceos.virtual_audio) — what it heard, what it said out loud, and what it logged."""
+devices (voiceos.audio.virtual_devices) — what it heard, what it said out loud, and what it logged."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_chat_hears_answers_and_logs_a_complete_turn(pulse, chat: Chat, speech_d
     recorder.wait(timeout=5)
     assert chat.stop() == 0, chat.err_path.read_text()
 
-    from voiceos.stt import normalise
+    from voiceos.listen.transcript import normalise
 
     recs = records(chat.log_dir)
     turns = [r for r in recs if r["type"] == "turn"]
@@ -133,7 +133,7 @@ def test_her_own_voice_looped_back_is_not_a_user_turn(pulse, chat: Chat, speech_
 def test_talking_over_her_stops_her_and_is_logged(pulse, chat: Chat, speech_dir: Path, tmp_path: Path) -> None:
     from conftest import espeak_words
 
-    from voiceos.audio import write_wav
+    from voiceos.audio.wav import write_wav
 
     # A question that asks for a story, so that her answer is long enough to be talked over.
     question = write_wav(tmp_path / "question.wav", espeak_words(["Tell me a story about the sea."], [])[0])
@@ -154,7 +154,7 @@ def test_talking_over_her_stops_her_and_is_logged(pulse, chat: Chat, speech_dir:
     assert first["reply"]["interrupted"] is True
     assert len(first["reply"]["text"].split()) < len(first["reply"]["generated"].split())
     assert [r for r in recs if r["type"] == "barge_in"]
-    from voiceos.stt import normalise
+    from voiceos.listen.transcript import normalise
 
     assert normalise(second["user"]["text"]) == normalise(references()["spk1_snt1.wav"])
     # From outside: she goes quiet within ~300 ms of talking plus 200 ms of the user starting to talk over her.
@@ -181,7 +181,7 @@ def test_ctrl_c_in_the_middle_of_a_reply_keeps_what_was_said(pulse, chat: Chat, 
 
 
 def test_audio_server_vanishing_mid_session_ends_with_one_line(speech_dir: Path, tmp_path: Path) -> None:
-    from voiceos.virtual_audio import PulseRig
+    from voiceos.audio.virtual_devices import PulseRig
 
     rig = PulseRig(tmp_path / "pulse").start()
     try:

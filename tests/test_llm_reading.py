@@ -9,7 +9,7 @@ pytestmark = pytest.mark.models
 
 
 def prompts(engines, text: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    from voiceos.memory import Conversation
+    from voiceos.think.conversation import Conversation
 
     conv = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens, 1100)
     return conv.prompt(text), conv.prompt(text.rstrip(" ."), final=False)
@@ -27,7 +27,7 @@ def test_end_probability_read_on_the_way_matches_asking_separately(engines) -> N
 
 
 def test_words_read_while_the_user_talks_are_not_read_again(engines) -> None:  # type: ignore[no-untyped-def]
-    from voiceos.llm import GenerationStats
+    from voiceos.llm.model import GenerationStats
 
     llm = engines.llm
     prompt, _ = prompts(engines, "I walked along the river this morning.")
@@ -42,7 +42,7 @@ def test_words_read_while_the_user_talks_are_not_read_again(engines) -> None:  #
 
 
 def test_a_reply_after_a_full_read_starts_from_the_cache(engines) -> None:  # type: ignore[no-untyped-def]
-    from voiceos.llm import GenerationStats
+    from voiceos.llm.model import GenerationStats
 
     llm = engines.llm
     prompt, words = prompts(engines, "Tell me about the sea.")
@@ -61,7 +61,7 @@ def test_words_reread_with_new_punctuation_keep_the_spelling_already_read(engine
     while the user talks, "And so, my fellow Americans, ask not what your country can do for you." at the
     end). The final prompt keeps the spelling already read where the words agree, so only the new words and
     the reply template are read at the end."""
-    from voiceos.responder import steady_words
+    from voiceos.think.prompt_fitting import steady_words
 
     llm = engines.llm
     partial_words = ["and", "so", "my", "fellow", "americans", "ask", "not"]  # the partial pass heard "… not what"
@@ -81,7 +81,7 @@ def test_words_reread_with_new_punctuation_keep_the_spelling_already_read(engine
 
 
 def test_steady_words_keep_the_earlier_spelling_only_where_the_words_agree() -> None:
-    from voiceos.responder import steady_words
+    from voiceos.think.prompt_fitting import steady_words
 
     def steady(read: str, heard: str) -> str:
         return " ".join(steady_words(read.split(), heard.split()))
@@ -100,8 +100,8 @@ def test_a_reply_does_not_copy_an_earlier_one_word_for_word(engines) -> None:  #
     with the earlier sentences to avoid it says something of its own, and the reply guard lets it through."""
     import re
 
-    from voiceos.memory import Conversation
-    from voiceos.responder import repeats_earlier
+    from voiceos.think.conversation import Conversation
+    from voiceos.think.guard import repeats_earlier
 
     llm = engines.llm
     conv = Conversation(engines.persona, llm.fmt, llm.count_tokens, 1100)
@@ -120,7 +120,7 @@ def test_a_reply_does_not_copy_an_earlier_one_word_for_word(engines) -> None:  #
 def test_the_phrase_blocker_keeps_boilerplate_from_being_written(engines) -> None:  # type: ignore[no-untyped-def]
     """Greeted, Qwen calls itself a computer program and offers to assist; kept from the guard's phrases
     token by token (the reply guard's last attempt), it says something the guard lets through."""
-    from voiceos.memory import Conversation
+    from voiceos.think.conversation import Conversation
 
     llm, persona = engines.llm, engines.persona
     prompt = Conversation(persona, llm.fmt, llm.count_tokens, 1100).prompt("Hello.")
@@ -134,9 +134,9 @@ _READER = '''
 import os, sys, threading
 from pathlib import Path
 from voiceos import registry
-from voiceos.calibration import load_or_measure
+from voiceos.measure.calibration import load_or_measure
 from voiceos.config import Config
-from voiceos.llm import LocalLlm, in_passing_thread
+from voiceos.llm.engine import LocalLlm, in_passing_thread
 
 def sleeps() -> int:
     total = 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from voiceos.memory import Conversation
-from voiceos.persona import load_persona
-from voiceos.prompt_format import CHATML, GEMMA, TRANSCRIPT, PromptFormat
+from voiceos.llm.prompt_format import CHATML, GEMMA, TRANSCRIPT, PromptFormat
+from voiceos.think.conversation import Conversation
+from voiceos.think.persona import load_persona
 
 
 def count_words(text: str) -> int:  # a stand-in tokenizer: one token a word

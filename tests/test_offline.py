@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SPEECH, VOICEOS, references
 
-from voiceos.stt import word_error_rate
+from voiceos.listen.transcript import word_error_rate
 
 
 def _unshare_works() -> bool:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from voiceos.clock import SessionClock
-from voiceos.ledger import WorkLog
-from voiceos.memory import Conversation
-from voiceos.persona import load_persona
-from voiceos.prompt_format import CHATML
-from voiceos.responder import ReplyJob, Responder
+from voiceos.llm.prompt_format import CHATML
+from voiceos.measure.clock import SessionClock
+from voiceos.think.conversation import Conversation
+from voiceos.think.jobs import ReplyJob
+from voiceos.think.persona import load_persona
+from voiceos.think.reply_writer import Outcome, ReplyWriter
 
 
 class ScriptedLlm:
@@ -68,11 +68,11 @@ def speak(replies: list[str], heard_after: int | None,
     conversation = Conversation(load_persona(), CHATML, lambda text: len(text.split()), 1100)
     for user, reply in earlier:
         conversation.add(user, reply)
-    responder = Responder(None, llm, conversation, voice, SessionClock(), WorkLog())  # type: ignore[arg-type]
+    writer = ReplyWriter(llm, conversation, voice, SessionClock())  # type: ignore[arg-type]
     job = ReplyJob(1, reply_id=1)
     heard: list[str] = []
     for attempt in range(3):
-        if responder._speak_reply(job, "PROMPT", 2, attempt, None, heard) == "done":
+        if writer.attempt(job, "PROMPT", 2, attempt, None, heard) is Outcome.DONE:
             break
     return job, voice, llm
 
@@ -143,7 +143,7 @@ class WordTokens:
 def test_the_copy_blocker_bars_the_next_word_of_an_earlier_sentence_after_three_shared() -> None:
     import numpy as np
 
-    from voiceos.llm import CopyBlocker
+    from voiceos.llm.blockers import CopyBlocker
 
     words = WordTokens()
     prompt = words.reply_tokens("PROMPT")

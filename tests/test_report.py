@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH, references, run_voiceos
 
-from voiceos.stt import normalise, word_error_rate
+from voiceos.listen.transcript import normalise, word_error_rate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceos.stt import normalise
+from voiceos.listen.transcript import normalise
 
 pytestmark = pytest.mark.models
 
 
 def speech(text: str) -> np.ndarray:
     from voiceos.config import TtsConfig
-    from voiceos.tts import SpeechSynthesizer, trim_silence
+    from voiceos.speak.tts import SpeechSynthesizer, trim_silence
 
     synth = SpeechSynthesizer(TtsConfig(rate_wpm=160))
     audio = trim_silence(synth.synthesize(text).samples, lead_s=0.0, tail_s=0.0)
@@ -26,9 +26,9 @@ def speech(text: str) -> np.ndarray:
 
 
 def test_a_user_who_goes_on_after_a_pause_gets_one_answer_to_everything(engines, config, tmp_path: Path) -> None:
-    from voiceos.audio_in import WavSource, WavTurn
-    from voiceos.audio_out import VirtualSpeaker
-    from voiceos.session import Session
+    from voiceos.audio.speaker import VirtualSpeaker
+    from voiceos.audio.wav_source import WavSource, WavTurn
+    from voiceos.loop.session import Session
 
     first, second = speech("I went to the market this morning and"), speech("bought some lovely green apples.")
     # Long enough to transcribe and draft a reply; short of the 1.5 s an unfinished sentence ("…and") gets.
@@ -74,7 +74,7 @@ def test_a_user_who_goes_on_after_a_pause_gets_one_answer_to_everything(engines,
 def test_a_speculation_called_off_during_its_whisper_pass_skips_the_decoder(engines, speech_dir: Path) -> None:
     """A gap inside a word ("li|ttle") starts a speculation that the next frames call off: its Whisper pass
     stops after the encoder instead of decoding words nobody will use, and the next pass hears them again."""
-    from voiceos.audio import read_wav
+    from voiceos.audio.wav import read_wav
     from voiceos.errors import Cancelled
 
     audio = read_wav(speech_dir / "spk1_snt1.wav")[0]
@@ -94,10 +94,10 @@ def test_a_speculation_called_off_during_its_whisper_pass_skips_the_decoder(engi
 def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config, tmp_path: Path) -> None:
     """A speech with pauses: the words before a long pause were transcribed by the speculation there; after
     the user goes on, only the rest is transcribed at the end, and the turn still holds every word."""
-    from voiceos.audio_in import WavSource, WavTurn
-    from voiceos.audio_out import VirtualSpeaker
-    from voiceos.session import Session
-    from voiceos.stt import word_error_rate
+    from voiceos.audio.speaker import VirtualSpeaker
+    from voiceos.audio.wav_source import WavSource, WavTurn
+    from voiceos.listen.transcript import word_error_rate
+    from voiceos.loop.session import Session
 
     first = "Yesterday after work I went out for a long and quiet walk along the river with my"
     second = "little dog, and it started to rain on the way back home."
@@ -125,16 +125,17 @@ def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config,
 def test_input_that_ends_mid_turn_still_gets_its_answer(engines, config, tmp_path: Path) -> None:
     """The audio runs out while the user's turn is still open (a WAV cut right after the last word): the
     turn ends with the input, is answered, and the session ends instead of waiting for silence forever."""
-    from voiceos.audio import AudioChunk
-    from voiceos.audio_out import VirtualSpeaker
+    from voiceos.audio.interfaces import AudioChunk
+    from voiceos.audio.speaker import VirtualSpeaker
     from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE
-    from voiceos.session import Session
+    from voiceos.loop.session import Session
 
     audio = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), speech("Tell me about the sea.")])
     audio = audio[: len(audio) // FRAME_SAMPLES * FRAME_SAMPLES]
 
     class CutShort:
         overflows = 0
+        realtime = True
 
         def __init__(self) -> None:
             self.idle_reads = 0
@@ -154,6 +155,11 @@ def test_input_that_ends_mid_turn_still_gets_its_answer(engines, config, tmp_pat
         def finished(self) -> bool:
             return not self.blocks
 
+        def heard_nothing(self) -> bool:
+            return False
+
+        def turn_done(self) -> None: ...
+
         def close(self) -> None: ...
 
     session = Session(config, engines, log_dir=tmp_path)
@@ -172,10 +178,11 @@ def test_input_that_ends_mid_turn_still_gets_its_answer(engines, config, tmp_pat
 def test_reading_while_the_user_talks_after_a_long_pause_transcribes_only_what_follows(engines) -> None:
     """Reading during speech (a partial) builds on the words kept at a long pause: Whisper hears only the
     audio after it, and the LLM reads the kept words followed by the new ones."""
-    from voiceos.clock import SessionClock
-    from voiceos.ledger import WorkLog
-    from voiceos.memory import Conversation
-    from voiceos.responder import PartialJob, Responder
+    from voiceos.measure.clock import SessionClock
+    from voiceos.measure.ledger import WorkLog
+    from voiceos.think.conversation import Conversation
+    from voiceos.think.jobs import PartialJob
+    from voiceos.think.responder import Responder
 
     heard: list[int] = []
 
@@ -188,9 +195,9 @@ def test_reading_while_the_user_talks_after_a_long_pause_transcribes_only_what_f
     audio = np.concatenate([kept, np.zeros(8000, np.float32), speech("The river was quiet and the air was cold.")])
     conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens, 1100)
     responder = Responder(Listening(), engines.llm, conversation, None, SessionClock(), WorkLog())  # type: ignore[arg-type]
-    responder._partial(PartialJob(1, audio=audio, heard_samples=len(kept),
-                                  heard_text="Yesterday after work I went out for a long walk."))
+    responder.read_partial(PartialJob(1, audio=audio, heard_samples=len(kept),
+                                      heard_text="Yesterday after work I went out for a long walk."))
     assert heard == [len(audio) - len(kept)], "only the audio after the kept words is transcribed"
-    utt, words = responder._read_words
+    utt, words = responder.prompts.read_words
     assert utt == 1
     assert normalise(" ".join(words)).startswith("yesterday after work i went out for a long walk the river"), words

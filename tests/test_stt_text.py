@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from voiceos.stt import Transcript, Word, drop_repeats, hallucination_reason, loop_free, normalise, word_error_rate
+from voiceos.listen.transcript import (
+    Transcript,
+    Word,
+    drop_repeats,
+    hallucination_reason,
+    loop_free,
+    normalise,
+    word_error_rate,
+)
 
 
 def transcript(text: str, prob: float = 0.9, audio_s: float = 2.0) -> Transcript:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from voiceos.errors import ConfigError
-from voiceos.persona import load_persona
-from voiceos.splitter import ClauseSplitter, voiced
-from voiceos.spoken import speakable
+from voiceos.speak.speakable import speakable
+from voiceos.speak.splitter import ClauseSplitter, voiced
+from voiceos.think.persona import load_persona
 
 MARKUP = re.compile(r"[*_#`>|~\[\]]|-{2,}|https?://|^\s*[-•+]\s")
 
@@ -275,7 +275,7 @@ def test_bad_persona_file_is_a_config_error(tmp_path: Path, content: str | None)
 
 
 def test_a_reply_copied_from_the_history_is_a_miss() -> None:
-    from voiceos.responder import repeats_earlier
+    from voiceos.think.guard import repeats_earlier
 
     earlier = ["I'm here.", "That's an interesting observation. What do you think about the air?"]
     assert repeats_earlier("I'm here.", earlier, whole=True)

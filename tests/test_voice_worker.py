@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from voiceos.clock import SessionClock
 from voiceos.config import TtsConfig
-from voiceos.voice import VoiceWorker
+from voiceos.measure.clock import SessionClock
+from voiceos.speak.voice_worker import VoiceWorker
 
 
 class HandedAudio:
@@ -98,7 +98,7 @@ def test_speech_ahead_counts_what_is_held_queued_or_waiting_and_not_yet_heard() 
 
 
 def test_a_short_clause_said_again_is_spoken_from_its_first_synthesis() -> None:
-    from voiceos.tts import SpeechSynthesizer
+    from voiceos.speak.tts import SpeechSynthesizer
 
     synth = SpeechSynthesizer(TtsConfig())
     try:

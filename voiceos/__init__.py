@@ -1,8 +1,21 @@
 """voiceos: a local, offline voice companion.
 
-The pipeline, one module per stage:
-audio_in -> vad -> endpoint -> stt -> llm (persona, memory) -> splitter -> tts -> audio_out,
-driven by `conversation`, measured by `ledger` and `cpu_meter`, logged by `session_log`.
+The folders follow the sound, from the microphone to her voice:
+
+    audio/     microphone.py, wav_source.py ──► AudioChunk (16 kHz mono, session clock)
+                 │  echo_gate.py: her own voice cancelled and gated
+    listen/    vad.py (Silero) ──► turn_detector.py (+ turn_end_rules.py) ──► turn_events.py
+    loop/      voice_loop.py drives it all: turn_state.py, record.py (TurnRecord), session.py (wiring)
+                 │  jobs (think/jobs.py) ▼                        ▲ events (think/events.py)
+    think/     responder.py, the worker: hearing.py (listen/transcriber.py, Whisper) → prompt_fitting.py
+               (conversation.py, persona.py) → reply_writer.py (guard.py)
+    llm/       engine.py (llama.cpp, model.py's LanguageModel), blockers.py, prompt_format.py
+                 │  clauses ▼
+    speak/     splitter.py → voice_worker.py (tts.py: espeak-ng) ──► audio/speaker.py
+
+    measure/   clock.py, cpu_meter.py, ledger.py (the pause ledger), calibration.py, session_log.py, stats.py
+    commands/  cli.py and one module per command: chat, demo, bench/, report, doctor, models
+    testing.py scripted stand-ins for the models and the sound card, to test the loop without them
 """
 
 __version__ = "0.1.0"

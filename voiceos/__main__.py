@@ -1,3 +1,3 @@
-from voiceos.cli import main
+from voiceos.commands.cli import main
 
 raise SystemExit(main())

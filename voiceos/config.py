@@ -9,6 +9,7 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ else:  # pragma: no cover
 
 SAMPLE_RATE = 16_000  # Hz; every stage inside voiceos works on 16 kHz mono float32
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one Silero VAD frame
+
+
+class Mode(Enum):
+    """How a turn is answered."""
+
+    STREAMING = "streaming"  # think in the pauses: transcribe, read and draft while the user talks
+    NAIVE = "naive"  # the plain cascade: wait for a fixed silence, transcribe, write the whole reply, speak
 
 
 def default_threads() -> int:
@@ -98,6 +106,10 @@ class SessionConfig:
     barge_in_ms: int = 300  # user speech over Samantha for this long stops her
     echo_tail_ms: int = 400  # after playback ends, keep the raised threshold this long
     recalibrate: bool = False
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.STREAMING if self.speculate else Mode.NAIVE
 
 
 @dataclass

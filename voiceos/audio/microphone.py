@@ -1,0 +1,126 @@
+"""The live microphone: a sounddevice input stream whose callback only queues.
+
+Blocks come out as 16 kHz mono float32 stamped with the session-clock time of their first sample.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import time
+from typing import Any
+
+import numpy as np
+
+from voiceos.audio.devices import check_default_device, find_device
+from voiceos.audio.interfaces import AudioChunk
+from voiceos.audio.wav import resample
+from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE
+from voiceos.errors import DeviceError
+from voiceos.measure.clock import SessionClock
+
+log = logging.getLogger(__name__)
+
+STALL_S = 2.0  # an input stream silent this long (no blocks at all, not quiet audio) has lost its device
+
+
+class MicrophoneSource:
+    """The live microphone. The PortAudio callback copies each block into a queue and nothing more."""
+
+    def __init__(self, clock: SessionClock, device: str | int | None = None, block: int = FRAME_SAMPLES // 4) -> None:
+        self.clock = clock
+        self.device = find_device(device, "input")
+        if self.device is None:
+            check_default_device("input")
+        self.block = block
+        self.overflows = 0
+        self.realtime = True
+        self._queue: queue.Queue[tuple[np.ndarray, float]] = queue.Queue()
+        self._stream: Any = None
+        self._rate = SAMPLE_RATE
+        self._last_block = time.perf_counter()
+        self._overflows_reported = 0
+        self._received = 0  # samples received from the device
+        self._origins: collections.deque[float] = collections.deque(maxlen=300)
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
+        if getattr(status, "input_overflow", False):
+            self.overflows += 1
+        self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter()))
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        for rate in (SAMPLE_RATE, None):
+            try:
+                if rate is None:
+                    info = sd.query_devices(self.device, "input")
+                    rate = int(info["default_samplerate"])
+                self._rate = rate
+                blocksize = int(self.block * rate / SAMPLE_RATE)
+                stream = sd.InputStream(
+                    samplerate=rate, channels=1, dtype="float32", blocksize=blocksize,
+                    device=self.device, callback=self._callback, latency="low",
+                )
+                stream.start()
+                self._stream = stream
+                self._last_block = time.perf_counter() + 3.0  # grace for the first block
+                log.info("microphone open at %d Hz (device %s)", rate, self.device)
+                return
+            except Exception as exc:
+                last = exc
+                self._stream = None
+        raise DeviceError(
+            f"cannot open the input device ({last}); see `voiceos devices`, or use `voiceos demo --input FILE.wav`"
+        )
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        try:
+            samples, perf_t = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            silent_for = time.perf_counter() - self._last_block
+            if (self._stream is not None and not self._stream.active) or silent_for > STALL_S:
+                raise DeviceError(
+                    f"the input device stopped delivering audio ({silent_for:.1f} s without a block; unplugged?)"
+                ) from None
+            return None
+        self._last_block = time.perf_counter()
+        if self.overflows != self._overflows_reported:  # counted in the callback, reported here
+            log.warning("input overflow: %d block(s) of microphone audio lost so far", self.overflows)
+            self._overflows_reported = self.overflows
+        start = self._anchor(self.clock.at(perf_t), len(samples))
+        if self._rate != SAMPLE_RATE:
+            samples = resample(samples, self._rate, SAMPLE_RATE)
+        return AudioChunk(samples.astype(np.float32, copy=False), SAMPLE_RATE, start)
+
+    def _anchor(self, callback_t: float, frames: int) -> float:
+        """Session time of this block's first sample.
+
+        PortAudio's ADC timestamps are unreliable through ALSA's PulseAudio plugin, and a callback can run
+        late, never early; so the sample count is mapped onto the clock with the earliest consistent origin
+        seen over the last ~10 s (late callbacks do not move it; device clock drift is followed).
+        """
+        first = self._received
+        self._received += frames
+        origin = callback_t - self._received / self._rate
+        self._origins.append(origin)
+        return min(self._origins) + first / self._rate
+
+    def finished(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception as exc:  # the device may already be gone
+                log.debug("closing input stream: %s", exc)
+            self._stream = None
+
+    def heard_nothing(self) -> bool:
+        return False  # a microphone never runs out of turns
+
+    def turn_done(self) -> None:
+        pass

@@ -1,0 +1,54 @@
+"""`voiceos chat`: talk to Samantha through the microphone and speaker."""
+
+from __future__ import annotations
+
+import logging
+
+from voiceos.audio.devices import check_default_device
+from voiceos.audio.microphone import MicrophoneSource
+from voiceos.audio.speaker import Speaker, VirtualSpeaker
+from voiceos.commands.console import status
+from voiceos.commands.printer import ConsolePrinter
+from voiceos.config import Config
+from voiceos.errors import DeviceError, VoiceosError
+from voiceos.loop.session import Session, load_engines
+from voiceos.loop.voice_loop import LoopOptions
+
+log = logging.getLogger(__name__)
+
+
+def open_speaker(session: Session, device: str | int | None, *, required: bool) -> Speaker | VirtualSpeaker:
+    try:
+        if device is None:
+            check_default_device("output")
+        return Speaker(session.clock, device).start()
+    except DeviceError:
+        if required:
+            raise
+        status("no speaker found: replies are written as WAV files only")
+        return VirtualSpeaker(session.clock).start()
+
+
+def chat(config: Config) -> int:
+    if config.audio.input_device is None:
+        check_default_device("input")
+    engines = load_engines(config, progress=status)
+    session = Session(config, engines, kind="chat")
+    reason = "done"
+    try:
+        source = MicrophoneSource(session.clock, config.audio.input_device)
+        speaker = open_speaker(session, config.audio.output_device, required=True)
+        status(f"listening — talk to Samantha (Ctrl-C to end). Log: {session.log.path}")
+        try:
+            session.converse(source, speaker, LoopOptions(config.session.mode, printer=ConsolePrinter()))
+        finally:
+            speaker.close()
+    except KeyboardInterrupt:  # Ctrl-C is how a chat ends: a clean exit, not an error
+        reason = "ended with Ctrl-C"
+    except VoiceosError as exc:
+        reason = f"error: {exc}"
+        raise
+    finally:
+        session.close(reason)
+        status(f"session log: {session.log.path}")
+    return 0

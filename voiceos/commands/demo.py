@@ -1,0 +1,69 @@
+"""`voiceos demo`: the same loop fed from WAV files in real time; replies written as WAV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voiceos.audio.speaker import InstantSpeaker, Speaker, VirtualSpeaker
+from voiceos.audio.wav import read_wav, write_wav
+from voiceos.audio.wav_source import WavSource, WavTurn
+from voiceos.commands.chat import open_speaker
+from voiceos.commands.console import status
+from voiceos.commands.printer import ConsolePrinter
+from voiceos.config import Config
+from voiceos.errors import VoiceosError
+from voiceos.loop.session import Session, load_engines
+from voiceos.loop.voice_loop import LoopOptions
+
+BUILTIN_QUESTION = "Hi Samantha. I just got home from a long walk by the sea. What do you like about the ocean?"
+
+
+def builtin_question(cache_dir: Path, config: Config) -> Path:
+    """The demo's spoken question, made once with espeak-ng and cached."""
+    path = cache_dir / "demo-question.wav"
+    if not path.exists():
+        from voiceos.speak.tts import SpeechSynthesizer
+
+        synth = SpeechSynthesizer(config.tts)
+        chunk = synth.synthesize(BUILTIN_QUESTION)
+        synth.close()
+        write_wav(path, chunk.samples)
+    return path
+
+
+def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = False, play: bool = True) -> int:
+    from platformdirs import user_cache_dir
+
+    if not inputs:
+        inputs = [builtin_question(Path(user_cache_dir("voiceos")), config)]
+    turns = [WavTurn(p.name, read_wav(p)[0]) for p in inputs]  # bad files fail here, before models load
+    engines = load_engines(config, progress=status)
+    session = Session(config, engines, kind="demo")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reason = "done"
+    try:
+        source = WavSource(session.clock, turns, realtime=not fast)
+        speaker: Speaker | VirtualSpeaker | InstantSpeaker
+        if fast:
+            speaker = InstantSpeaker(session.clock)
+        elif play:
+            speaker = open_speaker(session, config.audio.output_device, required=False)
+        else:
+            speaker = VirtualSpeaker(session.clock).start()
+        status(f"demo: {len(turns)} turn(s) from WAV; replies go to {out_dir}")
+        try:
+            result = session.converse(source, speaker, LoopOptions(config.session.mode, printer=ConsolePrinter(),
+                                                                   out_dir=out_dir))
+        finally:
+            speaker.close()
+        status(f"{result.turns} turn(s) answered, {result.dropped} dropped; replies in {out_dir}")
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        raise
+    except VoiceosError as exc:
+        reason = f"error: {exc}"
+        raise
+    finally:
+        session.close(reason)
+        status(f"session log: {session.log.path}")
+    return 0

@@ -1,0 +1,1 @@
+"""Hearing the user: voice activity, where a turn ends, and what was said (Whisper)."""

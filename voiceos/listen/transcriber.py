@@ -1,0 +1,137 @@
+"""Speech to text: faster-whisper with word timestamps, on a short encoder window when it is safe.
+
+Whisper's encoder is trained on 30 s windows, but the CTranslate2 encoder accepts fewer frames; cost
+falls roughly with the window (465 ms for 3000 frames → 85 ms for 1000 on 2 cores). `ShortWindowWhisper`
+trims the padded features to `window_frames` before encoding. `min_window_s` keeps a margin against the
+repetition seen below ~3 s windows; `bench` reports word error rate for both so the trade is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voiceos.config import SAMPLE_RATE, SttConfig
+from voiceos.errors import Cancelled, ModelError
+from voiceos.listen.transcript import (
+    FULL_WINDOW_FRAMES,
+    Transcript,
+    Word,
+    drop_repeats,
+    hallucination_reason,
+    loop_free,
+)
+from voiceos.offline import enforce_offline
+
+log = logging.getLogger(__name__)
+
+FRAMES_PER_SECOND = 100  # Whisper mel frames (10 ms hop)
+MAX_TOKENS_PER_S = 6  # fast speech is ~4 tokens/s; more is Whisper repeating itself
+
+def _short_window_model_class() -> type:
+    from faster_whisper import WhisperModel
+
+    class ShortWindowWhisper(WhisperModel):  # type: ignore[misc]
+        """WhisperModel whose encoder sees `window_frames` mel frames instead of 3000."""
+
+        window_frames = FULL_WINDOW_FRAMES
+        cancelled: Callable[[], bool] | None = None  # set per pass by Transcriber.transcribe
+
+        def encode(self, features: np.ndarray) -> Any:
+            if self.window_frames < FULL_WINDOW_FRAMES:
+                features = features[..., : self.window_frames]
+            if self.cancelled is not None and self.cancelled():
+                raise Cancelled()
+            encoded = super().encode(np.ascontiguousarray(features))
+            if self.cancelled is not None and self.cancelled():  # called off while encoding: skip the decoder
+                raise Cancelled()
+            return encoded
+
+    return ShortWindowWhisper
+
+
+class Transcriber:
+    """Loads a CTranslate2 Whisper model once; `transcribe()` is called from one worker thread."""
+
+    def __init__(self, model_dir: Path, config: SttConfig) -> None:
+        enforce_offline()
+        self.config = config
+        self.model_dir = model_dir
+        try:
+            cls = _short_window_model_class()
+            self._model = cls(
+                str(model_dir),
+                device="cpu",
+                compute_type=config.compute_type,
+                cpu_threads=config.threads,
+                num_workers=1,
+                local_files_only=True,
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
+
+    def window_for(self, audio_s: float) -> int:
+        if not self.config.short_window:
+            return FULL_WINDOW_FRAMES
+        seconds = max(self.config.min_window_s, audio_s + 1.5)
+        frames = int(math.ceil(seconds * FRAMES_PER_SECOND / 100.0) * 100)
+        return min(FULL_WINDOW_FRAMES, frames)
+
+    def transcribe(self, samples: np.ndarray, *, word_timestamps: bool = True, full_window: bool = False,
+                   prompt: str | None = None, cancelled: Callable[[], bool] | None = None) -> Transcript:
+        """Transcribe 16 kHz mono audio; drop what looks like a hallucination on silence or noise.
+        `cancelled`: checked around the encoder; when it turns true the pass stops with `Cancelled`."""
+        started = time.perf_counter()
+        audio_s = len(samples) / SAMPLE_RATE
+        window = FULL_WINDOW_FRAMES if full_window else self.window_for(audio_s)
+        self._model.window_frames = window
+        self._model.cancelled = cancelled
+        segments, _info = self._model.transcribe(
+            samples.astype(np.float32, copy=False),
+            max_new_tokens=int(math.ceil(audio_s * MAX_TOKENS_PER_S)) + 8,
+            language=self.config.language,
+            beam_size=self.config.beam_size,
+            word_timestamps=word_timestamps,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            temperature=0.0,
+            initial_prompt=prompt,
+        )
+        words: list[Word] = []
+        texts: list[str] = []
+        no_speech: list[float] = []
+        logprobs: list[float] = []
+        for segment in segments:  # the lazy generator is consumed here, on the worker thread
+            texts.append(segment.text)
+            no_speech.append(segment.no_speech_prob)
+            logprobs.append(segment.avg_logprob)
+            for w in segment.words or []:
+                words.append(Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
+            if audio_s <= window / FRAMES_PER_SECOND:
+                # The whole audio fits the window, so the first segment holds all of it. With word timestamps
+                # faster-whisper would go on decoding from the last word's end, over the silence after it,
+                # where Whisper makes up a closing "Okay." or "Thank you." (seen on spk1_snt1 and jfk).
+                break
+        raw = " ".join(t.strip() for t in texts).split()
+        kept = loop_free(raw)
+        if words and len(words) == len(raw):
+            words = [words[i] for i in kept]
+        text = drop_repeats(" ".join(raw[i] for i in kept))
+        if words and len(text.split()) < len(words):
+            words = words[: len(text.split())]
+        transcript = Transcript(text, words, audio_s, (time.perf_counter() - started) * 1000.0, window,
+                                confidence=math.exp(sum(logprobs) / len(logprobs)) if logprobs else 1.0)
+        reason = hallucination_reason(transcript, no_speech)
+        if reason:
+            log.info("dropped %r as a likely hallucination (%s)", text, reason)
+            return Transcript("", [], audio_s, transcript.stt_ms, window, dropped_reason=reason)
+        return transcript
+
+

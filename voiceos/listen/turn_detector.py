@@ -1,0 +1,170 @@
+"""End of turn: where the user's speech starts, pauses, resumes and ends, from VAD frame probabilities.
+
+The detector works on the audio clock (frame times), so it behaves the same whether audio arrives in
+real time or faster. It emits the events of `turn_events`: `SpeechStarted`, `SpeechGoesOn` (transcribe
+and read while they talk), `PauseBegan` (answer early, speculatively), `SpeechResumed` (throw the
+speculation away) and `TurnEnded`.
+
+How much silence ends a turn depends on what was said (`turn_end_rules.silence_needed_ms`: "…the air is
+pure." ends sooner than "and so my fellow Americans") and on how this person pauses: a speaker who has
+already paused for a second mid-utterance (a speech, a slow thinker) gets `PAUSE_FACTOR` times their
+longest pause so far before the turn is taken from them, unless the words sound finished and the LLM is
+confident the turn ends there (`confident_end_p`): then `confident_max_ms` is enough, as a listener would
+answer "…ask what you can do for your country." without waiting out the speaker's longest pause.
+
+Silence is counted from where the voice stopped, not from where Silero let go: its speech probability
+trails the voice by a frame or two (its state carries the last syllable), so with only the probability a
+"360 ms" pause would really be longer. Given each frame's loudness (`levels_db`, a few equal
+sub-blocks), the detector moves the end back to the last sub-block still within `LOUD_BELOW_PEAK_DB` of
+the utterance's loudest — by at most `MAX_VAD_LAG_S`, so steady noise or a quiet trailing sound leaves the
+end where Silero put it. For the same reason a frame where Silero is unsure (between its two thresholds)
+after `VOICE_GONE_S` of quiet already counts as pause, so the speculative pass starts a frame sooner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import Enum
+
+from voiceos.config import EndpointConfig, VadConfig
+from voiceos.listen.turn_end_rules import confident_end, silence_needed_ms
+from voiceos.listen.turn_events import PauseBegan, SpeechGoesOn, SpeechResumed, SpeechStarted, TurnEnded, TurnEvent
+
+FRAME_S = 0.032
+LOUD_BELOW_PEAK_DB = 30.0  # a sub-block this close to the utterance's loudest still holds voice
+MAX_VAD_LAG_S = 0.1  # how far back of Silero's last speech frame the voice's end may be put
+VOICE_GONE_S = 0.048  # quiet this long, with Silero unsure (below `threshold`), and the pause has begun
+RESUME_FRAMES = 3  # ~96 ms of speech in a pause: the user goes on
+PAUSE_FACTOR = 1.25  # a speaker who paused this long mid-turn gets this many times that pause before the end
+
+
+class Phase(Enum):
+    IDLE = "idle"
+    SPEECH = "speech"
+    PAUSE = "pause"
+
+
+class TurnDetector:
+    """Feed one VAD probability per 32 ms frame; get turn events. Single-threaded."""
+
+    def __init__(self, vad: VadConfig, endpoint: EndpointConfig, pause_factor: float = PAUSE_FACTOR) -> None:
+        self.vad = vad
+        self.cfg = endpoint
+        self.partial_every_s = endpoint.partial_every_ms / 1000.0
+        self.phase = Phase.IDLE
+        self.speech_start = 0.0
+        self.last_voiced_end = 0.0
+        self._run_start = 0.0
+        self._run = 0  # consecutive speech frames
+        self._last_partial = 0.0
+        self._speculated = False
+        self.pause_factor = pause_factor
+        self.longest_pause_s = 0.0  # longest pause the user resumed from, this utterance
+        self.required_silence_s = endpoint.incomplete_silence_ms / 1000.0
+        self.fixed_silence_s: float | None = None  # naive mode: one fixed silence for every turn
+        self._peak_db = -math.inf  # loudest sub-block of this utterance's speech frames
+        self._last_loud_end = 0.0  # end of the last sub-block within LOUD_BELOW_PEAK_DB of that peak
+
+    def hear_transcript(self, text: str, end_probability: float | None = None) -> None:
+        """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
+        if self.fixed_silence_s is not None:
+            return
+        ms = silence_needed_ms(text, end_probability, self.cfg)
+        slow_speaker_s = self.pause_factor * self.longest_pause_s
+        if ms <= self.cfg.complete_silence_ms and confident_end(end_probability, self.cfg):
+            slow_speaker_s = min(slow_speaker_s, self.cfg.confident_max_ms / 1000.0)
+        self.required_silence_s = max(ms / 1000.0, slow_speaker_s)
+
+    def _reset_required(self) -> None:
+        if self.fixed_silence_s is not None:
+            self.required_silence_s = self.fixed_silence_s
+        else:
+            self.required_silence_s = max(self.cfg.incomplete_silence_ms / 1000.0,
+                                          self.pause_factor * self.longest_pause_s)
+
+    @property
+    def voice_end(self) -> float:
+        """Where the voice of the speech so far stopped (session clock): Silero's last speech frame, or up
+        to `MAX_VAD_LAG_S` before it where the loudness fell first."""
+        if self._peak_db == -math.inf:
+            return self.last_voiced_end
+        return max(self.last_voiced_end - MAX_VAD_LAG_S, min(self._last_loud_end, self.last_voiced_end))
+
+    def _hear_levels(self, levels_db: Sequence[float], t: float, speechy: bool) -> None:
+        if speechy:
+            self._peak_db = max(self._peak_db, *levels_db)
+        step = FRAME_S / len(levels_db)
+        for i, level in enumerate(levels_db):
+            if level >= self._peak_db - LOUD_BELOW_PEAK_DB:
+                self._last_loud_end = t + (i + 1) * step
+
+    def push(self, prob: float, t: float, levels_db: Sequence[float] | None = None) -> list[TurnEvent]:
+        """`t` is the session-clock time of the frame's first sample; `levels_db`, if given, the frame's
+        loudness in equal sub-blocks (dB), which lets the end of the voice be placed before Silero's."""
+        events: list[TurnEvent] = []
+        end = t + FRAME_S
+        if levels_db:
+            self._hear_levels(levels_db, t, prob >= self.vad.threshold)
+        # Silero in two minds (between its two thresholds) after the voice has gone: the pause has begun
+        faded = bool(levels_db) and end - self._last_loud_end >= VOICE_GONE_S
+        speechy = prob >= self.vad.threshold or (
+            self.phase == Phase.SPEECH and prob >= self.vad.neg_threshold and not faded)
+        if speechy:
+            if self._run == 0:
+                self._run_start = t
+            self._run += 1
+        else:
+            self._run = 0
+            if self.phase == Phase.IDLE:
+                self._peak_db = -math.inf  # a click too short to be speech sets no level
+        min_frames = max(1, round(self.vad.min_speech_ms / 1000.0 / FRAME_S))
+        if self.phase == Phase.IDLE:
+            if self._run >= min_frames:
+                self.phase = Phase.SPEECH
+                self.speech_start = self._run_start
+                self.last_voiced_end = end
+                self._last_partial = self._run_start
+                self._speculated = False
+                self.longest_pause_s = 0.0
+                self._reset_required()
+                events.append(SpeechStarted(self._run_start))
+            return events
+        if self.phase == Phase.SPEECH:
+            if speechy:
+                self.last_voiced_end = end
+                if end - self._last_partial >= self.partial_every_s:
+                    self._last_partial = end
+                    events.append(SpeechGoesOn(end))
+                if end - self.speech_start >= self.cfg.max_turn_s:
+                    events.append(self._end(end))
+                return events
+            self.phase = Phase.PAUSE  # this frame is the first of the pause: fall through and time it
+        # PAUSE
+        if self._run >= RESUME_FRAMES:
+            self.longest_pause_s = max(self.longest_pause_s, self._run_start - self.last_voiced_end)
+            self._last_partial = self._run_start  # `partial` counts unbroken speech
+            self.phase = Phase.SPEECH
+            self.last_voiced_end = end
+            self._speculated = False
+            self._reset_required()
+            events.append(SpeechResumed(self._run_start))
+            return events
+        silence = end - self.last_voiced_end
+        if not self._speculated and silence >= self.cfg.speculate_after_ms / 1000.0:
+            self._speculated = True
+            events.append(PauseBegan(end, silence))
+        if end - self.voice_end >= min(self.required_silence_s, self.cfg.max_silence_ms / 1000.0):
+            events.append(self._end(end))
+        return events
+
+    def close(self, t: float) -> TurnEnded:
+        """The audio ended (the last WAV was read): a turn still open ends here, whatever its silence."""
+        return self._end(max(t, self.last_voiced_end))
+
+    def _end(self, t: float) -> TurnEnded:
+        silence = max(0.0, t - self.voice_end)
+        self.phase = Phase.IDLE
+        self._run = 0
+        self._peak_db = -math.inf
+        return TurnEnded(t, silence)

@@ -1,0 +1,81 @@
+"""How much silence ends a turn, judged from its words and the LLM's end-of-turn probability.
+
+Whisper puts a full stop after almost any stretch of audio, so punctuation alone cannot tell "and so my
+fellow Americans." from "Sunday is the best part of the week."; the words (a trailing conjunction or
+filler) and the language model's P(end) can.
+"""
+
+from __future__ import annotations
+
+import re
+
+from voiceos.config import EndpointConfig
+
+_TRAILING_OPEN = {
+    "and", "but", "or", "so", "because", "cause", "if", "when", "while", "that", "which", "who", "the", "a", "an",
+    "to", "of", "in", "on", "at", "for", "with", "about", "my", "your", "our", "their", "his", "her", "is",
+    "are", "was", "were", "um", "uh", "er", "like", "then", "than", "also", "just", "maybe", "i", "we",
+    "it's", "i'm", "what", "how", "not", "very", "really", "from", "by", "as", "into", "think", "mean",
+}
+
+
+_OPENERS = {"and", "so", "but", "or", "well", "because", "then", "also", "now"}
+PREAMBLE_MAX_WORDS = 6  # "And so, my fellow Americans": a turn this short that opens with a connective
+PREAMBLE_SURE_P = 0.9  # ...is taken as finished only when the LLM is this sure
+LIKELY_END_P = 0.15  # P(end) at or above which finished-sounding words need only `complete_silence_ms`
+UNSURE_END_P = 0.03  # between this and LIKELY_END_P: a sixth of the way towards `incomplete_silence_ms`
+
+
+def turn_sounds_complete(text: str) -> bool:
+    """True when the words so far sound like a finished turn (a question or a full sentence)."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    words = re.findall(r"[A-Za-z']+", stripped.lower())
+    if not words:
+        return False
+    if stripped.endswith("?") and not stripped.endswith("...?"):
+        return True  # "How about you?", "So what?"
+    if words[-1] in _TRAILING_OPEN or stripped.endswith((",", "...", "…", "-", "—", ";", ":")):
+        return False
+    if stripped.endswith("!"):
+        return True
+    return stripped.endswith(".") and len(words) >= 2
+
+
+def _unpunctuated_but_whole(text: str) -> bool:
+    """Whisper sometimes writes a turn in lower case with no punctuation at all ("and so my fellow americans
+    ask not … for your country"): then only the words and the LLM can tell whether it is finished."""
+    words = re.findall(r"[A-Za-z']+", text.lower())
+    if len(words) < 3 or re.search(r"[.,?!;:…]", text) or words[-1] in _TRAILING_OPEN:
+        return False
+    return not (words[0] in _OPENERS and len(words) <= PREAMBLE_MAX_WORDS)  # "and so my fellow": a preamble
+
+
+def confident_end(end_probability: float | None, cfg: EndpointConfig) -> bool:
+    """The LLM is sure enough the turn ends here to answer a finished-sounding turn without delay."""
+    return end_probability is not None and end_probability >= cfg.confident_end_p
+
+
+def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
+    """The silence that should end this turn, from its words and the LLM's end-of-turn probability.
+
+    Whisper puts a full stop after almost any stretch of audio, so its punctuation alone cannot tell
+    "and so my fellow Americans." from "Sunday is the best part of the week."; the language model can
+    (P(end) 0.04 against 0.85 here). A question mark or a clear trailing connective decides outright.
+    """
+    stripped = text.strip()
+    confident = confident_end(end_probability, cfg)
+    if not turn_sounds_complete(stripped) and not (confident and _unpunctuated_but_whole(stripped)):
+        return cfg.incomplete_silence_ms
+    if stripped.endswith("?") or end_probability is None:
+        return cfg.complete_silence_ms
+    words = re.findall(r"[a-z']+", stripped.lower())
+    if words and words[0] in _OPENERS and len(words) <= PREAMBLE_MAX_WORDS and end_probability < PREAMBLE_SURE_P:
+        # "And so, my fellow Americans …": a short turn that opens with a connective is a preamble
+        return cfg.incomplete_silence_ms
+    if end_probability >= LIKELY_END_P:
+        return cfg.complete_silence_ms
+    if end_probability >= UNSURE_END_P:  # finished by its words, the model unsure: a little longer than "complete"
+        return cfg.complete_silence_ms + (cfg.incomplete_silence_ms - cfg.complete_silence_ms) // 6
+    return (cfg.complete_silence_ms + 2 * cfg.incomplete_silence_ms) // 3

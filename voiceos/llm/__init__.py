@@ -1,0 +1,1 @@
+"""The language model: the llama.cpp engine behind the `LanguageModel` interface, prompt formats, sampling steps."""

@@ -1,0 +1,88 @@
+"""Sampling steps that keep a reply from writing what the reply guard would reject.
+
+llama-cpp-python hands a logits processor the whole context and the next token's logits; these set the
+logit of one token to -inf when writing it would copy an earlier sentence or complete a banned phrase.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class ReplyTokenizer(Protocol):
+    def reply_tokens(self, text: str) -> list[int]: ...
+
+    def token_text(self, token: int) -> str: ...
+
+
+class CopyBlocker:
+    """A sampling step that keeps a reply from copying an earlier sentence word for word.
+
+    Small models copy their own earlier replies from the history ("I'm glad you're enjoying this." turn after
+    turn). The reply guard catches a copy once it is written and has the reply written again, which costs the
+    time of both. This step stops it while it is written: once the sentence being written has followed one of
+    the `avoid` sentences for `MIN_SHARED` tokens, that sentence's next token is not allowed, so the model says
+    it another way ("I'm glad you" → "I'm glad to…")."""
+
+    MIN_SHARED = 3
+
+    def __init__(self, llm: ReplyTokenizer, avoid: list[str], prompt_len: int) -> None:
+        self._llm = llm
+        self._prompt_len = prompt_len
+        self._avoid = [ids for sentence in avoid for ids in _written_forms(llm, sentence)
+                       if len(ids) > self.MIN_SHARED]
+        self._seen = 0  # generated tokens looked at so far
+        self._sentence_start = 0  # where the sentence being written starts (index into generated tokens)
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        generated = _generated(input_ids, self._prompt_len)
+        for i in range(self._seen, len(generated)):
+            if any(c in self._llm.token_text(generated[i]) for c in ".!?\n"):
+                self._sentence_start = i + 1
+        self._seen = len(generated)
+        current = generated[self._sentence_start :]
+        k = len(current)
+        if k >= self.MIN_SHARED:
+            for ids in self._avoid:
+                if len(ids) > k and ids[:k] == current:
+                    logits[ids[k]] = -np.inf
+        return logits
+
+
+class PhraseBlocker:
+    """A sampling step that keeps a reply from writing a banned phrase ("I'm sorry, but I", "how can I assist").
+
+    Once the last tokens are a banned phrase but for its last token, that token is not allowed. It is the
+    last resort of the reply guard, not its first: the model then routes around the phrase, sometimes into
+    an odd near-miss, where writing the reply anew usually gives a better one. But three attempts that all
+    open with a refusal would leave the user with no answer at all."""
+
+    def __init__(self, llm: ReplyTokenizer, banned: tuple[str, ...], prompt_len: int) -> None:
+        self._prompt_len = prompt_len
+        found: set[tuple[int, ...]] = set()
+        for phrase in banned:
+            natural = re.sub(r"\bai\b", "AI", re.sub(r"\bi\b", "I", phrase))  # the guard's list is lower-case
+            for spelling in {phrase, natural, natural[:1].upper() + natural[1:]}:
+                found.update(tuple(ids) for ids in _written_forms(llm, spelling) if ids)
+        self._sequences = [list(ids) for ids in found]
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        generated = _generated(input_ids, self._prompt_len)
+        for ids in self._sequences:
+            k = len(ids) - 1
+            if k <= len(generated) and (k == 0 or generated[-k:] == ids[:-1]):
+                logits[ids[-1]] = -np.inf
+        return logits
+
+
+def _written_forms(llm: ReplyTokenizer, text: str) -> list[list[int]]:
+    """The tokens of `text` as a reply may write it: opening the reply, or after earlier words."""
+    return [llm.reply_tokens(text), llm.reply_tokens(" " + text)]
+
+
+def _generated(input_ids: Any, prompt_len: int) -> list[int]:
+    """The tokens written so far by this reply (llama-cpp-python hands a sampling step the whole context)."""
+    return [int(t) for t in input_ids[prompt_len:]]

@@ -1,0 +1,133 @@
+"""The answering half of the voice loop: from the moment a turn is committed to its `turn` record.
+
+It watches the active turn's reply (its first sound, its end), drops a turn that held no words, and
+finishes a turn — answered, or cut off by a barge-in or Ctrl-C: the record is built and logged, the
+exchange joins the conversation, the printer shows it, her reply's audio is written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from voiceos.audio.echo_gate import EchoGate
+from voiceos.audio.wav import write_wav
+from voiceos.loop.record import TurnRecord
+from voiceos.loop.turn_record_builder import FinishedTurn, build_turn_record
+from voiceos.loop.turn_state import ActiveTurn, TurnState
+from voiceos.think.jobs import WarmJob
+
+if TYPE_CHECKING:
+    from voiceos.loop.voice_loop import LoopMeasures, LoopOptions, LoopParts, LoopResult
+
+KEEP_AFTER_ANSWER_S = 5.0  # work intervals older than this before a finished turn's speech are let go
+
+
+class Answering:
+    def __init__(self, turns: TurnState, parts: LoopParts, measures: LoopMeasures, options: LoopOptions,
+                 gate: EchoGate, result: LoopResult) -> None:
+        self.turns = turns
+        self.parts = parts
+        self.measures = measures
+        self.options = options
+        self.gate = gate
+        self.result = result
+        self.max_lag_s = 0.0  # how far behind the audio the loop ran (worst case) since the last record
+
+    def audible(self, active: ActiveTurn) -> bool:
+        """Some of her reply has reached the speaker."""
+        progress = self.parts.speaker.progress.get(active.job.reply_id)
+        return progress is not None and progress.played > 0
+
+    def print_heard(self, active: ActiveTurn) -> None:
+        printer = self.options.printer
+        if not active.printed_heard and active.job.transcript is not None and printer:
+            active.printed_heard = True
+            if not active.job.transcript.is_empty:
+                printer.heard(active.job.transcript.text)
+
+    def stop(self, active: ActiveTurn) -> TurnRecord | None:
+        """Silence her now and finish the turn as interrupted (what was said is kept)."""
+        self.parts.speaker.stop()
+        active.job.cancel.set()
+        self.parts.voice.discard(active.job.reply_id)
+        return self.finish(active, interrupted=True)
+
+    def check(self) -> None:
+        """Note the reply's first sound; finish the turn once every word of it has been played."""
+        active = self.turns.active
+        if active is None:
+            return
+        progress = self.parts.speaker.progress.get(active.job.reply_id)
+        if not active.announced_start and progress is not None and progress.first_sample_t is not None:
+            active.announced_start = True
+            self.measures.log.write("reply_start", reply_id=active.job.reply_id,
+                                    first_sample_t=round(progress.first_sample_t, 4))
+        if not active.job.finished.is_set():
+            return
+        transcript = active.job.transcript
+        if transcript is None or transcript.is_empty:
+            self._drop(active, transcript.dropped_reason if transcript else "")
+            return
+        if not self.parts.voice.reply(active.job.reply_id).finished and not active.job.error:
+            return
+        if progress is not None and progress.played < progress.queued:
+            return
+        self.finish(active, interrupted=False)
+
+    def _drop(self, active: ActiveTurn, reason: str) -> None:
+        self.turns.finish()
+        self.result.dropped += 1
+        self.measures.log.write("dropped", utterance=active.utt.utt_id, reason=reason or "no words",
+                                speech_start=round(active.utt.speech_start, 4))
+        self.parts.source.turn_done()
+
+    def finish(self, active: ActiveTurn, *, interrupted: bool) -> TurnRecord | None:
+        """The turn is over: log its record, remember the exchange, write her reply's audio."""
+        self.turns.finish()
+        job, responder = active.job, self.parts.responder
+        if job.transcript is None or job.transcript.is_empty:
+            self.parts.source.turn_done()
+            return None
+        if self.measures.meter is not None:
+            self.measures.meter.sample_now()
+        record = self._record(active, interrupted)
+        record.t = self.measures.log.write("turn", **record.fields())["t"]
+        self.max_lag_s = 0.0
+        self.result.turns += 1
+        self.result.interrupted += int(interrupted)
+        self.result.records.append(record)
+        # the words as the LLM read them (the same words, maybe spelled as an earlier pass wrote them)
+        responder.remember(job.prompt_text or job.transcript.text, record.reply.text, interrupted)
+        if self.options.printer:
+            self.print_heard(active)
+            self.options.printer.replied(record.reply.text, record)
+        self._write_reply_audio(job.reply_id, interrupted)
+        self.measures.work.prune(active.utt.speech_start - KEEP_AFTER_ANSWER_S)
+        if not interrupted:
+            responder.submit(WarmJob(active.utt.utt_id))
+        self.parts.source.turn_done()
+        return record
+
+    def _record(self, active: ActiveTurn, interrupted: bool) -> TurnRecord:
+        parts, reply_id = self.parts, active.job.reply_id
+        conversation = parts.responder.conversation
+        return build_turn_record(FinishedTurn(
+            turn=self.result.turns + 1, mode=self.options.mode, utt=active.utt, job=active.job,
+            interrupted=interrupted, progress=parts.speaker.progress.get(reply_id),
+            voiced=parts.voice.reply(reply_id), decided_t=active.utt.end_t or self.measures.clock.now(),
+            timed=parts.source.realtime, max_lag_s=self.max_lag_s, gate=self.gate,
+            input_overflows=parts.source.overflows, output_underflows=parts.speaker.underflows,
+            exchanges_before=len(conversation.exchanges), dropped_so_far=conversation.dropped,
+            n_ctx=parts.responder.llm.n_ctx,
+        ), self.measures)
+
+    def _write_reply_audio(self, reply_id: int, interrupted: bool) -> None:
+        voiced = self.parts.voice.reply(reply_id)
+        if self.options.out_dir is None or not voiced.audio:
+            return
+        audio = np.concatenate(voiced.audio)
+        if interrupted:
+            audio = audio[: self.parts.speaker.played_samples(reply_id)]
+        write_wav(self.options.out_dir / f"turn-{self.result.turns:02d}-samantha.wav", audio)

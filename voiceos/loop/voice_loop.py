@@ -1,0 +1,301 @@
+"""The voice loop: audio in → echo gate → VAD → turn detector → responder (STT, LLM) → voice (TTS) → audio out.
+
+`VoiceLoop.run()` is the conversation's one responsive thread. It reads 32 ms blocks, gates its own
+echo, runs the VAD and the turn detector, hands work to the responder (a worker thread) and voice (another
+worker), commits or discards speculative replies, stops Samantha when she is talked over, and writes one
+`turn` record per answered utterance. It never runs a model itself except the tiny VAD.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from voiceos.audio.echo_gate import EchoGate
+from voiceos.audio.framing import Framer
+from voiceos.audio.interfaces import AudioSource, Playback
+from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE, Config, Mode
+from voiceos.errors import DeviceError
+from voiceos.listen.turn_detector import Phase, TurnDetector
+from voiceos.listen.turn_events import PauseBegan, SpeechGoesOn, SpeechResumed, SpeechStarted, TurnEnded, TurnEvent
+from voiceos.listen.vad import VoiceActivity
+from voiceos.listen.word_timing import frame_energy_db
+from voiceos.loop.answering import Answering
+from voiceos.loop.record import TurnRecord
+from voiceos.loop.turn_state import TurnState, Utterance
+from voiceos.measure.clock import SessionClock
+from voiceos.measure.cpu_meter import CpuMeter
+from voiceos.measure.ledger import Rates, WorkLog
+from voiceos.measure.session_log import SessionLog
+from voiceos.speak.voice_worker import VoiceWorker
+from voiceos.think.events import JobFailed, TranscriptReady
+from voiceos.think.jobs import PartialJob, ReplyJob
+from voiceos.think.responder import Responder
+
+log = logging.getLogger(__name__)
+
+LEVEL_BLOCK_S = 0.008  # loudness blocks: four to a VAD frame
+NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
+
+
+class TurnPrinter(Protocol):
+    def heard(self, text: str) -> None: ...
+
+    def replied(self, text: str, record: TurnRecord) -> None: ...
+
+
+@dataclass
+class LoopParts:
+    """The stages the loop drives."""
+
+    source: AudioSource
+    speaker: Playback
+    vad: VoiceActivity
+    responder: Responder
+    voice: VoiceWorker
+
+
+@dataclass
+class LoopMeasures:
+    """What the loop measures with and writes to."""
+
+    clock: SessionClock
+    log: SessionLog
+    meter: CpuMeter | None
+    rates: Rates | None
+    work: WorkLog
+
+
+@dataclass
+class LoopOptions:
+    mode: Mode = Mode.STREAMING
+    printer: TurnPrinter | None = None
+    out_dir: Path | None = None  # reply WAVs go here
+    max_turns: int | None = None
+
+
+@dataclass
+class LoopResult:
+    turns: int = 0
+    interrupted: int = 0
+    dropped: int = 0
+    records: list[TurnRecord] = field(default_factory=list)
+
+
+class VoiceLoop:
+    def __init__(self, config: Config, parts: LoopParts, measures: LoopMeasures,
+                 options: LoopOptions | None = None) -> None:
+        self.config = config
+        self.parts = parts
+        self.measures = measures
+        self.options = options or LoopOptions()
+        self.source, self.speaker = parts.source, parts.speaker
+        self.responder, self.voice = parts.responder, parts.voice
+        self.clock, self.log = measures.clock, measures.log
+        self.streaming = self.options.mode is Mode.STREAMING
+        self.detector = TurnDetector(config.vad, config.endpoint)
+        if not self.streaming:
+            self.detector.fixed_silence_s = NAIVE_SILENCE_S
+        self.gate = EchoGate(self.speaker, config.session)
+        self.turns = TurnState(config.vad.preroll_ms)
+        self.result = LoopResult()
+        self.answering = Answering(self.turns, parts, measures, self.options, self.gate, self.result)
+        self.framer = Framer()
+
+    def workers_idle(self) -> bool:
+        """Neither worker has anything left to do (tests step the audio only then)."""
+        return self.responder.idle() and self.voice.idle()
+
+    # --- main loop --------------------------------------------------------------------------------
+
+    def run(self) -> LoopResult:
+        self.log.write("ready", mode=self.options.mode.value)
+        try:
+            while self._step():
+                pass
+        except KeyboardInterrupt:
+            self._abort("stopped", "interrupted by the user (Ctrl-C)")
+            raise
+        except DeviceError as exc:
+            self._abort("error", str(exc))
+            raise
+        return self.result
+
+    def _step(self) -> bool:
+        """One block of audio (or a timeout) through the loop; False when the conversation is over."""
+        chunk = self.source.read(timeout=0.05)
+        if chunk is not None:
+            self.answering.max_lag_s = max(self.answering.max_lag_s, self.clock.now() - chunk.end)
+            for frame, t in self.framer.frames(chunk.samples, chunk.start):
+                self._frame(frame, t)
+        self._drain_responder()
+        self.answering.check()
+        if self.turns.utt is None and self.turns.active is None and self.source.heard_nothing():
+            self.source.turn_done()  # a WAV turn without speech (silence, noise): on to the next
+        if not self.speaker.alive():
+            raise DeviceError("the output device stopped (unplugged?)")
+        max_turns = self.options.max_turns
+        if max_turns is not None and self.result.turns >= max_turns and self.turns.active is None:
+            return False
+        if chunk is None and self.source.finished() and self.turns.active is None:
+            if self.turns.utt is None:
+                return False
+            self._close_turn()
+        return True
+
+    def _close_turn(self) -> None:
+        """The input ended with the user's turn still open: it ends here. A speculation that stopped short of
+        the last words heard is dropped, and the whole turn is transcribed."""
+        utt = self.turns.utt
+        last_voiced = self.detector.last_voiced_end
+        if utt is not None and utt.job is not None and utt.job.audio_end_t < last_voiced:
+            self._on_resume(last_voiced)
+        self._on_end(self.detector.close(self.framer.end_t).t)
+
+    def _abort(self, kind: str, why: str) -> None:
+        """Stop speaking, keep what was said: the reply in flight is logged as interrupted."""
+        active = self.turns.active
+        if active is not None:
+            self.answering.stop(active)
+        else:
+            self.speaker.stop()
+        self.log.write(kind, message=why)
+
+    def _frame(self, frame: np.ndarray, t: float) -> None:
+        heard, echo_possible = self.gate.clean(frame, t)
+        prob = self.parts.vad(heard)
+        if echo_possible and prob < self.config.vad.echo_threshold:
+            prob = 0.0  # half-duplex: while she may be heard, only clear speech counts
+        active = self.turns.active
+        self.turns.keep(frame, t, reply_audible=active is not None and self.answering.audible(active))
+        # loudness in 8 ms blocks places the end of the voice; the plain cascade hears Silero alone
+        levels = frame_energy_db(heard, LEVEL_BLOCK_S).tolist() if self.streaming else None
+        for event in self.detector.push(prob, t, levels):
+            self._on(event)
+        self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
+
+    # --- turn events ------------------------------------------------------------------------------
+
+    def _on(self, event: TurnEvent) -> None:
+        match event:
+            case SpeechStarted(t=t):
+                self._on_start(t)
+            case SpeechGoesOn():
+                self._on_partial()
+            case PauseBegan():
+                self._on_speculate()
+            case SpeechResumed(t=t):
+                self._on_resume(t)
+            case TurnEnded(t=t):
+                self._on_end(t)
+
+    def _on_start(self, t: float) -> None:
+        active = self.turns.active
+        if active is not None and not self.answering.audible(active):
+            self._reopen(t)
+            return
+        self.turns.open(t)
+        log.debug("speech start %.2f", t)
+
+    def _reopen(self, t: float) -> None:
+        """The user speaks again before Samantha has said a word: they were not done. Her reply is
+        dropped unheard and their turn goes on, first half included."""
+        self.speaker.stop()
+        active, pause_s = self.turns.reopen(t)
+        active.job.cancel.set()
+        self.voice.discard(active.job.reply_id)
+        self.log.write("turn_reopened", utterance=active.utt.utt_id, reply_id=active.job.reply_id,
+                       pause_s=round(pause_s, 3))
+        self.detector.longest_pause_s = max(self.detector.longest_pause_s, pause_s)
+
+    def _on_partial(self) -> None:
+        utt = self.turns.utt
+        if self.streaming and utt is not None and self.responder.idle():
+            self.responder.submit(PartialJob(utt.utt_id, audio=utt.audio(), heard_samples=utt.heard_samples,
+                                             heard_text=utt.heard_text))
+
+    def _on_speculate(self) -> None:
+        utt = self.turns.utt
+        if not self.streaming or utt is None or self.turns.active is not None:
+            return
+        utt.job = self._reply_job(utt, speculative=True)
+        self.responder.submit(utt.job)
+
+    def _reply_job(self, utt: Utterance, *, speculative: bool) -> ReplyJob:
+        return ReplyJob(utt.utt_id, reply_id=self.turns.new_id(), audio=utt.audio(), audio_start=utt.audio_start,
+                        speculative=speculative, mode=self.options.mode, submitted_t=self.clock.now(),
+                        heard_samples=utt.heard_samples, heard_text=utt.heard_text)
+
+    def _on_resume(self, t: float) -> None:
+        utt = self.turns.utt
+        if utt is None or utt.job is None:
+            return
+        job = utt.job
+        utt.keep_heard(job, t)
+        job.cancel.set()
+        self.voice.discard(job.reply_id)
+        self.log.write("speculation_discarded", utterance=utt.utt_id, reply_id=job.reply_id,
+                       heard=job.transcript.text if job.transcript else None,
+                       drafted=" ".join(job.drafted), resumed_at=round(t, 4))
+        utt.job = None
+
+    def _on_end(self, t: float) -> None:
+        utt = self.turns.close(t, required_silence_s=self.detector.required_silence_s,
+                               longest_pause_s=self.detector.longest_pause_s)
+        if utt is None:
+            return
+        if self.turns.active is not None:  # a short sound over her reply ("mm-hm"): not a turn of its own
+            self.log.write("backchannel", utterance=utt.utt_id, speech_start=round(utt.speech_start, 4),
+                           seconds=round(t - utt.speech_start, 3))
+            return
+        job = utt.job
+        if job is None or job.cancelled():
+            job = self._reply_job(utt, speculative=False)
+            self.responder.submit(job)
+        self.voice.commit(job.reply_id, whole=job.naive)
+        active = self.turns.commit(utt, job, self.clock.now())
+        if job.transcript is not None:
+            self.answering.print_heard(active)
+
+    # --- barge-in ---------------------------------------------------------------------------------
+
+    def _check_barge_in(self, now: float) -> None:
+        active, utt = self.turns.active, self.turns.utt
+        if active is None or utt is None or utt.over_reply != active.job.reply_id:
+            return
+        if self.detector.phase != Phase.SPEECH:
+            return
+        if now - utt.speech_start >= self.config.session.barge_in_ms / 1000.0:
+            self._barge_in(reason="barge-in")
+
+    def _barge_in(self, reason: str) -> None:
+        active = self.turns.active
+        if active is None:
+            return
+        stopped_at = self.clock.now()
+        record = self.answering.stop(active)
+        self.log.write("barge_in", reply_id=active.job.reply_id, reason=reason, stopped_at=round(stopped_at, 4),
+                       spoken=record.reply.text if record else "")
+
+    # --- results ----------------------------------------------------------------------------------
+
+    def _drain_responder(self) -> None:
+        while True:
+            try:
+                event = self.responder.events.get_nowait()
+            except queue.Empty:
+                return
+            match event:
+                case TranscriptReady(job=job):
+                    utt, active = self.turns.utt, self.turns.active
+                    if utt is not None and utt.job is job and job.transcript is not None:
+                        self.detector.hear_transcript(job.transcript.text, job.end_probability)
+                    if active is not None and active.job is job:
+                        self.answering.print_heard(active)
+                case JobFailed(job=job, message=message):
+                    self.log.write("error", message=message, utterance=job.utt_id)

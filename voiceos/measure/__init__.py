@@ -1,0 +1,1 @@
+"""Measuring: the session clock, CPU use in the pauses (the pause ledger), LLM rates, the session log."""

@@ -1,0 +1,144 @@
+"""Text to speech: pyttsx3 driving espeak-ng, one engine owned by one worker thread.
+
+`save_to_file` is used (never `say`, whose Linux path runs a shell command). The espeak driver prints
+"Audio saved to …" on stdout after every file; `_QuietThreadStdout` swallows writes from the owning thread
+only, so the CLI's own output on stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import numpy as np
+
+from voiceos.audio.interfaces import AudioChunk
+from voiceos.audio.wav import resample
+from voiceos.config import SAMPLE_RATE, TtsConfig
+from voiceos.errors import VoiceosError
+
+log = logging.getLogger(__name__)
+
+CACHED_CLAUSE_WORDS = 2  # clauses this short ("That's,", "Sure,") recur turn after turn: keep their audio
+CACHE_SIZE = 256
+
+
+class _QuietThreadStdout:
+    """A stdout wrapper that drops pyttsx3's "Audio saved to …" lines (printed from espeak's callback)."""
+
+    def __init__(self, wrapped: TextIO) -> None:
+        self._wrapped = wrapped
+        self._eat_newline = False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Audio saved to "):
+            self._eat_newline = not text.endswith("\n")
+            return len(text)
+        if self._eat_newline and text == "\n":
+            self._eat_newline = False
+            return len(text)
+        return self._wrapped.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class Synthesizer(Protocol):
+    """Text to speech, one clause at a time, on one thread."""
+
+    last_ms: float  # wall time of the last `synthesize`
+
+    def synthesize(self, text: str, start: float = 0.0) -> AudioChunk: ...
+
+    def close(self) -> None: ...
+
+
+class SpeechSynthesizer:
+    """The embedded `Synthesizer`: espeak-ng through pyttsx3. Create and call it from the same thread."""
+
+    def __init__(self, config: TtsConfig, *, reuse_short_clauses: bool = True) -> None:
+        try:
+            import pyttsx3
+
+            self._engine = pyttsx3.init("espeak")
+        except Exception as exc:  # missing libespeak-ng, broken driver
+            raise VoiceosError(
+                f"cannot start espeak-ng through pyttsx3 ({exc}); install espeak-ng and libespeak-ng1"
+            ) from exc
+        self._engine.setProperty("rate", config.rate_wpm)
+        self._engine.setProperty("volume", config.volume)
+        if config.voice:
+            self._engine.setProperty("voice", config.voice)
+        self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
+        self._path = Path(self._dir.name) / "clause.wav"  # our own names: no generated text in paths
+        self.espeak_runs = 0  # clauses espeak was asked to speak (a cached one is not)
+        if not isinstance(sys.stdout, _QuietThreadStdout):
+            sys.stdout = _QuietThreadStdout(sys.stdout)
+        self.last_ms = 0.0
+        # espeak says the same text the same way: a reply's opening clause, often "That's," or "Sure,", is
+        # spoken from here the next time instead of waiting for espeak (about 15–20 ms, before first sound)
+        self._short_clauses: dict[str, np.ndarray] = {}
+        self._reuse = reuse_short_clauses
+
+    def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
+        """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
+        started = time.perf_counter()
+        short = self._reuse and len(text.split()) <= CACHED_CLAUSE_WORDS
+        samples = self._short_clauses.get(text) if short else None
+        if samples is None:
+            samples = np.zeros(0, np.float32)
+            for _attempt in range(3):  # pyttsx3's espeak driver rarely hands back an empty file: try again
+                samples = self._synthesize_once(text)
+                if samples.size or not any(ch.isalnum() for ch in text):
+                    break
+                log.warning("espeak-ng returned no audio for a clause; retrying")
+            if short and samples.size and len(self._short_clauses) < CACHE_SIZE:
+                samples.setflags(write=False)
+                self._short_clauses[text] = samples
+        self.last_ms = (time.perf_counter() - started) * 1000.0
+        return AudioChunk(samples, SAMPLE_RATE, start)
+
+    def _synthesize_once(self, text: str) -> np.ndarray:
+        # A fresh file name per clause: espeak's driver writes the file from its end-of-message callback,
+        # which can land after runAndWait() returns; a late file must never pass for the next clause.
+        self.espeak_runs += 1
+        path = self._path.with_name(f"clause-{self.espeak_runs}.wav")
+        self._engine.save_to_file(text, str(path))
+        self._engine.runAndWait()
+        deadline = time.perf_counter() + 0.5
+        while not path.exists() and time.perf_counter() < deadline:
+            time.sleep(0.002)
+        if not path.exists():
+            return np.zeros(0, np.float32)
+        size = -1
+        while path.stat().st_size != size and time.perf_counter() < deadline:  # until fully written
+            size = path.stat().st_size
+            time.sleep(0.003)
+        try:
+            with wave.open(str(path), "rb") as wav:
+                rate = wav.getframerate()
+                pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        except (EOFError, wave.Error):  # caught mid-write
+            return np.zeros(0, np.float32)
+        finally:
+            path.unlink(missing_ok=True)
+        return trim_silence(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+def trim_silence(
+    samples: np.ndarray, floor: float = 0.004, lead_s: float = 0.01, tail_s: float = 0.15
+) -> np.ndarray:
+    """Cut leading silence (speech starts at once) and cap the trailing pause between clauses."""
+    loud = np.flatnonzero(np.abs(samples) > floor)
+    if loud.size == 0:
+        return samples[:0]
+    start = max(0, int(loud[0] - lead_s * SAMPLE_RATE))
+    return samples[start : int(loud[-1] + tail_s * SAMPLE_RATE)]

@@ -1,0 +1,212 @@
+"""The reply writer: LLM tokens → clauses → the reply guard → the voice worker, while they are written.
+
+A reply is written in up to `ATTEMPTS` attempts. An attempt that breaks character or copies an earlier reply
+is a miss: written again from scratch when nobody can have heard it yet (`Outcome.AGAIN`), carried on from
+what was heard when some of it already went to the speaker (`Outcome.GO_ON`). Words that may still grow
+into a banned phrase ("I'm happy …" → "to help") are held until the words after them settle it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from enum import Enum
+from typing import Protocol
+
+from voiceos.llm.model import GenerationStats, LanguageModel, PrefillResult
+from voiceos.measure.clock import SessionClock
+from voiceos.speak.splitter import ClauseSplitter, voiced
+from voiceos.think.conversation import Conversation
+from voiceos.think.guard import (
+    ATTEMPTS,
+    EARLIER_REPLIES_CHECKED,
+    max_sentences,
+    repeats_earlier,
+    sentence_count,
+    sentences_of,
+)
+from voiceos.think.jobs import ReplyJob
+
+log = logging.getLogger(__name__)
+
+RETRY_TEMPERATURE_STEP = 0.15  # each new attempt samples a little hotter (and with another seed)
+
+
+class Outcome(Enum):
+    DONE = "done"  # the reply is written (and said)
+    AGAIN = "again"  # it missed before anyone could hear it: write it anew
+    GO_ON = "go on"  # it missed after some of it went to the speaker: the next attempt carries on from there
+
+
+class ReplyVoice(Protocol):
+    """What the writer needs of the voice worker."""
+
+    def say(self, reply_id: int, clause: str) -> None: ...
+
+    def retract(self, reply_id: int) -> bool: ...
+
+    def end(self, reply_id: int) -> None: ...
+
+    def ahead_s(self, reply_id: int) -> float: ...
+
+
+class ReplyWriter:
+    def __init__(self, llm: LanguageModel, conversation: Conversation, voice: ReplyVoice,
+                 clock: SessionClock) -> None:
+        self.llm = llm
+        self.conversation = conversation
+        self.voice = voice
+        self.clock = clock
+
+    def write(self, job: ReplyJob, prompt: str, read: PrefillResult | None) -> None:
+        """Write the reply to `job` (whose transcript is known) into the voice worker, every attempt it takes.
+        `read`: the prompt reading already done for it (counted in its stats)."""
+        assert job.transcript is not None
+        limit = max_sentences(job.transcript.text)
+        job.llm_started_t = self.clock.now()
+        heard: list[str] = []  # clauses already gone to the speaker, which a new attempt carries on from
+        for attempt in range(ATTEMPTS):
+            outcome = self.attempt(job, prompt, limit, attempt, read if attempt == 0 else None, heard)
+            if outcome is Outcome.DONE or job.cancelled():
+                break
+        self.voice.end(job.reply_id)
+
+    def attempt(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
+                read_before: PrefillResult | None, heard: list[str]) -> Outcome:
+        """Stream one attempt. After `GO_ON`, `heard` holds what went to the speaker."""
+        return _Attempt(self, job, max_sentences, attempt, heard).run(prompt, read_before)
+
+
+class _Attempt:
+    """One attempt at a reply: its state while the tokens stream in."""
+
+    def __init__(self, writer: ReplyWriter, job: ReplyJob, max_sentences: int, attempt: int,
+                 heard: list[str]) -> None:
+        self.llm, self.voice, self.clock = writer.llm, writer.voice, writer.clock
+        self.persona = writer.conversation.persona
+        self.job = job
+        self.attempt = attempt
+        self.last_try = attempt == ATTEMPTS - 1
+        self.max_sentences = max_sentences
+        self.heard = heard
+        self.spoken: list[str] = list(heard)
+        self.sentences = sentence_count(" ".join(heard))
+        self.earlier = [e.reply for e in writer.conversation.exchanges[-EARLIER_REPLIES_CHECKED:]]  # not to copy
+        self.whole: list[str] = []  # the plain cascade: spoken only when the whole reply is written
+        self.copies_checked = True  # until a copy was let through (it could not be taken back any more)
+        self.held = ""  # words that could still grow into a banned phrase: said once what follows clears them
+        # Once speech starts, later clauses are cut early whenever what is queued is about to run out.
+        self.splitter = ClauseSplitter(ahead_s=None if job.naive else lambda: self.voice.ahead_s(job.reply_id))
+        self.splitter.emitted = len(heard)  # carrying on: no short first clause again
+
+    def run(self, prompt: str, read_before: PrefillResult | None) -> Outcome:
+        job = self.job
+        if not self.heard:
+            job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
+        job.stats = GenerationStats()
+        if self.heard:
+            prompt += self.llm.fmt.reply_lead + " ".join(self.heard)
+        config = self.llm.config
+        pieces = self.llm.stream(
+            prompt, job.cancelled, seed=config.seed + self.attempt,
+            temperature=config.temperature + RETRY_TEMPERATURE_STEP * self.attempt, stats=job.stats,
+            read_before=read_before, avoid=sentences_of(self.earlier),
+            banned=self.persona.banned if self.last_try else (),  # the last try may not write them at all
+        )
+        missed = self._write(pieces)
+        return missed if missed is not None else self._finish()
+
+    def _write(self, pieces: Iterator[str]) -> Outcome | None:
+        """Turn the pieces into clauses and say them. An outcome when the attempt missed; None when the reply
+        ran out, reached its length, or missed on the last try (what was said stands)."""
+        persona, splitter = self.persona, self.splitter
+        for piece in pieces:
+            if self.job.first_token_t is None:
+                self.job.first_token_t = self.clock.now()
+            ready = list(splitter.feed(piece))
+            if self.held and not ready and not persona.might_break_character(self._text(self.held),
+                                                                             splitter.pending):
+                ready = [""]  # the words written after it do not go on with a banned phrase: say it now
+            for i, clause in enumerate(ready):
+                clause = f"{self.held} {clause}".strip()
+                following = " ".join([*ready[i + 1 :], splitter.pending])
+                self.held = clause if persona.might_break_character(self._text(clause), following) else ""
+                if self.held:
+                    continue
+                if not self._emit(clause, voiced(clause)):
+                    return self._after_miss()
+                if self.sentences >= self.max_sentences:
+                    return None
+            # A banned phrase written before its clause is complete ("I'm sorry, but I can't …"): a miss now,
+            # not at the clause's end, so a new attempt starts that many tokens sooner. Whole words only.
+            written = " ".join([*self.spoken, self.held, splitter.pending])
+            hit = persona.breaks_character(written[: written.rfind(" ") + 1])
+            if hit:
+                self.job.guard_hits.append(hit)
+                return self._after_miss()
+        rest = " ".join([self.held, *splitter.flush()]).strip()
+        if rest and not self._emit(rest, rest, last=True):
+            return self._after_miss()
+        return None
+
+    def _finish(self) -> Outcome:
+        job = self.job
+        if not self.spoken and not self.last_try and not job.cancelled():
+            job.drafted.clear()
+            return Outcome.AGAIN
+        for clause in self.whole:
+            self.voice.say(job.reply_id, clause)
+        job.reply_text = " ".join(self.spoken)
+        return Outcome.DONE
+
+    def _text(self, clause: str) -> str:
+        """The reply so far with `clause` after it (phrases can span clauses)."""
+        return " ".join([*self.spoken, clause])
+
+    def _emit(self, clause: str, said: str, *, last: bool = False) -> bool:
+        """Say `clause` (as `said`) unless it breaks character or copies an earlier reply; False on a miss."""
+        job = self.job
+        text = self._text(clause)
+        hit = self.persona.breaks_character(text)
+        if not hit and self.copies_checked:
+            copied = repeats_earlier(text, self.earlier, whole=last)
+            if copied:
+                job.guard_hits.append(copied)
+                if self._take_back():
+                    return False
+                self.copies_checked = False  # heard already (or the last try): a repeat beats a reply cut short
+        if hit:
+            job.guard_hits.append(hit)
+            return False
+        if job.first_clause_t is None:
+            job.first_clause_t = self.clock.now()
+        self.spoken.append(clause)
+        job.drafted.append(clause)
+        if job.naive:
+            self.whole.append(said)
+        else:
+            self.voice.say(job.reply_id, said)
+        self.sentences += sentence_count(clause)
+        return True
+
+    def _take_back(self) -> bool:
+        """After a miss: unsay the reply so far, if nobody can have heard it, so it is written again."""
+        job = self.job
+        if self.last_try or (self.spoken and not (job.naive or self.voice.retract(job.reply_id))):
+            return False
+        if self.spoken:
+            log.info("reply %d: took back %r (%s)", job.reply_id, " ".join(self.spoken), job.guard_hits[-1])
+        self.spoken.clear()
+        job.drafted.clear()
+        return True
+
+    def _after_miss(self) -> Outcome | None:
+        """What a miss leads to: AGAIN (nobody heard it), GO_ON (carry on from what was heard), or None on
+        the last attempt (what was said stands)."""
+        if not self.spoken or self._take_back():
+            log.info("reply %d missed (%s); writing it again", self.job.reply_id, self.job.guard_hits[-1])
+            return Outcome.AGAIN
+        if not self.last_try:
+            self.heard[:] = self.spoken
+            return Outcome.GO_ON
+        return None
