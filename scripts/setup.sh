@@ -33,13 +33,16 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 VPY=.venv/bin/python
 
-# Install (or refresh) the project only when pyproject.toml changed since the last successful install.
+# Install (or refresh) the project only when pyproject.toml or this script changed since the last install.
 stamp=.venv/.voiceos-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d" " -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing voiceos and its dependencies into .venv (the first time builds llama-cpp-python: ~10 min)" >&2
   "$VPY" -m pip install -q --upgrade pip >/dev/null
   "$VPY" -m pip install -q -e ".[dev,models]"
+  # Smart Turn's weights ride in the pipecat-ai wheel; only that file is used, so none of pipecat's
+  # dependencies are installed (pip cannot say "no dependencies" for one package of an extra).
+  "$VPY" -m pip install -q --no-deps "pipecat-ai==1.14.0"
   echo "$want" > "$stamp"
 fi
 

@@ -40,9 +40,10 @@ def check_document(doc: dict, wav: Path) -> None:
     assert turn["reference"] == reference
     assert turn["wer"] == pytest.approx(word_error_rate(reference, turn["heard"]), abs=1e-3)
     assert turn["wer"] < 0.5, turn["heard"]
+    assert turn["wer_offline"] is not None and turn["wer_offline"] < 0.5  # a full-window pass, same audio
 
     stream = doc["aggregates"]["streaming"]
-    for key in (*STAGES, "decode_tps", "wer", "used_fraction", "cpu_s", "peak_rss_mb"):
+    for key in (*STAGES, "decode_tps", "wer", "wer_offline", "used_fraction", "cpu_s", "peak_rss_mb"):
         agg = stream[key]
         assert agg["n"] >= 1 and agg["p50"] is not None and agg["p50"] <= agg["p90"] <= agg["max"], (key, agg)
     assert doc["ratios"] == {}  # only with --mode both
@@ -87,6 +88,42 @@ def test_bench_smoke_and_compare(speech_dir: Path, tmp_path: Path) -> None:
     assert again.returncode != 0, again.stdout + again.stderr
     assert "regression: streaming voice_to_voice_ms" in again.stdout
     assert "REGRESSION" in again.stdout and "rule:" in again.stdout
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_turn_taking_bench_counts_cut_offs_and_times_true_ends(speech_dir: Path, tmp_path: Path) -> None:
+    from conftest import espeak_words
+
+    from voiceos.audio.wav import read_wav, write_wav
+    from voiceos.commands.bench.turn_taking import MANIFEST, TurnTakingItem, write_manifest
+
+    head, tail = "I was thinking that maybe we could", "go to the beach tomorrow"
+    cut, starts = espeak_words([head, tail], [0.9])
+    sunday, _ = read_wav(speech_dir / "spk1_snt5.wav")
+    corpus = tmp_path / "corpus"
+    write_wav(corpus / "cut.wav", cut)
+    write_wav(corpus / "complete.wav", sunday)
+    write_manifest(corpus / MANIFEST, [TurnTakingItem("cut.wav", "cut", "tune", 0.9, starts[0], f"{head} {tail}"),
+                                       TurnTakingItem("complete.wav", "complete", "tune", 0.0, 0.0,
+                                                      references()["spk1_snt5.wav"])])
+    out_json, out_png = tmp_path / "tt.json", tmp_path / "tt.png"
+    run = run_voiceos("bench", "--turn-taking", str(corpus), "--json", str(out_json), "--plot", str(out_png),
+                      "--log-dir", str(tmp_path / "logs"))
+    assert run.returncode == 0, run.stderr
+    assert "false cut-offs" in run.stdout and "0.9 s" in run.stdout
+    doc = json.loads(out_json.read_text())
+    by_file = {u["file"]: u for u in doc["utterances"]}
+    held = by_file["cut.wav"]
+    assert held["turns"] == 1 and not held["cut_off"], held  # "…maybe we could" is not the end
+    assert "beach" in held["heard"].lower()
+    assert by_file["complete.wav"]["voice_to_voice_ms"] > 0 and by_file["complete.wav"]["wer"] <= 0.2
+    summary = doc["summary"]
+    assert summary["cut_items"] == 1 and summary["false_cut_offs"] == 0 and summary["false_cut_off_rate"] == 0.0
+    assert summary["complete_wer_offline"] is not None and summary["voice_to_voice_p50_ms"] > 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    broken = run_voiceos("bench", "--turn-taking", str(tmp_path))
+    assert broken.returncode != 0 and "make_turn_taking_corpus" in broken.stderr and "Traceback" not in broken.stderr
 
 
 def test_default_corpus_is_spoken_once_and_reused() -> None:

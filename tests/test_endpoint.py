@@ -9,7 +9,7 @@ import pytest
 
 from voiceos.config import EndpointConfig, VadConfig
 from voiceos.listen.turn_detector import FRAME_S, MAX_VAD_LAG_S, TurnDetector
-from voiceos.listen.turn_end_rules import silence_needed_ms, turn_sounds_complete
+from voiceos.listen.turn_end_rules import HESITATION_MS, silence_needed_ms, turn_sounds_complete, voice_matters
 from voiceos.listen.turn_events import PauseBegan, SpeechGoesOn, SpeechResumed, SpeechStarted, TurnEnded, TurnEvent
 
 CFG = EndpointConfig()
@@ -263,3 +263,23 @@ def test_silence_needed_ms() -> None:
     middle = silence_needed_ms("Sunday is the best part of the week.", 0.1, CFG)
     assert complete < middle < incomplete
     assert silence_needed_ms("Sunday is the best.", None, CFG) == complete  # no model: trust the punctuation
+
+
+def test_the_voice_vetoes_a_quick_end_only_where_it_clearly_sounds_unfinished() -> None:
+    complete, incomplete = CFG.complete_silence_ms, CFG.incomplete_silence_ms
+    # P(complete) values as Smart Turn gave them on the turn-taking corpus's tune half
+    assert silence_needed_ms("ask not what your country can do for you as well.", 0.24, CFG, 0.015) == HESITATION_MS
+    assert silence_needed_ms("The child almost hurt the small dog.", 0.54, CFG, 0.03) == complete  # LLM sure enough
+    assert silence_needed_ms("Samantha, do you ever wonder what happens?", 0.002, CFG, 0.14) == HESITATION_MS
+    assert silence_needed_ms("What do you like about the ocean?", 0.9, CFG, 0.96) == complete
+    assert silence_needed_ms("Could you tell me more about", 0.77, CFG, 0.97) == incomplete  # words decide
+    assert silence_needed_ms("I was thinking that maybe we could", 0.0, CFG, 0.99) == incomplete
+    assert HESITATION_MS > 1000  # longer than the hesitations a listener waits out
+
+
+def test_the_voice_is_asked_only_where_its_verdict_could_change_the_wait() -> None:
+    assert voice_matters("What happens?", 0.01, CFG)
+    assert not voice_matters("What do you like about the ocean?", 0.9, CFG)  # the LLM is sure: no need to ask
+    assert voice_matters("It runs down the middle.", 0.07, CFG)
+    assert not voice_matters("Sunday is the best part of the week.", 0.81, CFG)
+    assert not voice_matters("and so my fellow", 0.0, CFG)

@@ -91,9 +91,11 @@ def test_a_speculation_called_off_during_its_whisper_pass_skips_the_decoder(engi
     assert normalise(again.text) == "the child almost hurt the small dog"
 
 
-def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config, tmp_path: Path) -> None:
+def test_a_long_stretch_before_a_pause_is_not_transcribed_again(engines, config, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A speech with pauses: the words before a long pause were transcribed by the speculation there; after
     the user goes on, only the rest is transcribed at the end, and the turn still holds every word."""
+    monkeypatch.setattr("voiceos.think.hearing.WHOLE_PASS_MAX_S", 5.0)  # a turn longer than this is "long"
     from voiceos.audio.speaker import VirtualSpeaker
     from voiceos.audio.wav_source import WavSource, WavTurn
     from voiceos.listen.transcript import word_error_rate

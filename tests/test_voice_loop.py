@@ -68,6 +68,7 @@ def test_talking_over_her_stops_her_and_the_new_words_are_the_next_turn() -> Non
     run = run_conversation(audio, lex, llm=llm)
     assert len(run.of_type("barge_in")) == 1
     first, second = run.turns
+    assert [w.word for w in first.user.words] == ["Tell", "me", "a", "story."]  # timed, though cut off
     assert first.reply.interrupted and 0 < len(first.reply.text.split()) < len(LONG_REPLY.split())
     assert first.reply.generated == LONG_REPLY
     assert run.of_type("barge_in")[0]["spoken"] == first.reply.text
@@ -77,7 +78,43 @@ def test_talking_over_her_stops_her_and_the_new_words_are_the_next_turn() -> Non
     assert run.session.conversation.exchanges[0].reply.endswith("—")
 
 
-def test_a_dropped_speculation_keeps_the_long_stretch_it_heard() -> None:
+def test_going_on_over_her_first_words_merges_both_halves_into_one_turn() -> None:
+    lex = Lexicon()
+    # "…market." sounds finished: she answers ~0.4 s into the pause; the user goes on over her first words
+    # 1.2 s into it. That was one turn: her fragment leaves the conversation, both halves are answered.
+    audio = np.concatenate([lex.speech("I went to the market."), silence(1.2),
+                            lex.speech("And bought apples.", lead_s=0.0), silence(4.0)])
+    llm = ScriptedLlm(reply_to=lambda said: "Apples, nice." if "apples" in said else LONG_REPLY)
+    run = run_conversation(audio, lex, llm=llm, latency_s=0.1)
+    (merged,) = run.of_type("turn_merged")
+    assert merged["spoken"] and merged["pause_s"] == pytest.approx(1.2, abs=0.1)
+    assert not run.of_type("barge_in")
+    (turn,) = run.turns
+    assert turn.user.text == "I went to the market. And bought apples."
+    assert [w.word for w in turn.user.words][4:6] == ["market.", "And"]
+    assert turn.pauses.gaps_ms[4] == pytest.approx(1200, abs=15)
+    assert turn.reply.text == "Apples, nice." and not turn.reply.interrupted
+    conversation = run.session.conversation
+    assert conversation is not None and len(conversation.exchanges) == 1
+    assert conversation.exchanges[0].reply == "Apples, nice."  # her fragment is not remembered
+
+
+def test_a_speaker_who_pauses_long_between_words_is_not_cut_off_in_a_later_turn() -> None:
+    lex = Lexicon()
+    slow = lex.speech("well I think that the sea is so nice.", [0.45, 0.5, 0.4, 0.45, 0.5, 0.45, 0.4, 0.5])
+    # "I went." sounds finished and the LLM agrees: at a fresh speaker's pace the turn is taken after 0.36 s
+    second = np.concatenate([lex.speech("I went."), silence(0.5), lex.speech("To the sea today.", lead_s=0.0)])
+    fresh = run_conversation(np.concatenate([second, silence(4.0)]), lex)
+    assert len(fresh.turns) + len(fresh.of_type("turn_reopened")) + len(fresh.of_type("turn_merged")) > 1
+    paced = run_conversation(np.concatenate([slow, silence(4.0), second, silence(4.0)]), lex)
+    assert not paced.of_type("turn_reopened") and not paced.of_type("turn_merged")
+    assert [t.user.text for t in paced.turns] == ["well I think that the sea is so nice.", "I went. To the sea today."]
+    assert paced.turns[1].endpoint.required_silence_ms >= 600
+
+
+def test_a_dropped_speculation_keeps_the_long_stretch_it_heard_in_a_long_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voiceos.think.hearing.WHOLE_PASS_MAX_S", 5.0)  # a turn longer than this is "long"
     lex = Lexicon()
     first = "yesterday after work I went out for a long walk by the river and"  # > 3 s, sounds unfinished
     audio = np.concatenate([lex.speech(first), silence(0.6), lex.speech("it rained.", lead_s=0.0), silence(3.0)])
@@ -90,8 +127,19 @@ def test_a_dropped_speculation_keeps_the_long_stretch_it_heard() -> None:
     assert turn.pauses.gaps_ms[len(first.split()) - 1] == pytest.approx(600, abs=15)
     first_s = 0.3 + len(first.split()) * 0.3 + (len(first.split()) - 1) * 0.08
     assert turn.stt.heard_earlier_s == pytest.approx(first_s, abs=0.1)  # not transcribed again at the end
-    final_pass = run.transcriber.calls[-2]  # the last is the timed pass over the whole turn
+    final_pass = run.transcriber.calls[-2]  # the last aligns the words to the whole turn
     assert final_pass < len(audio) // 2
+
+
+def test_a_short_turn_is_heard_again_whole_after_a_dropped_speculation() -> None:
+    lex = Lexicon()
+    first = "yesterday after work I went out for a long walk by the river and"
+    audio = np.concatenate([lex.speech(first), silence(0.6), lex.speech("it rained.", lead_s=0.0), silence(3.0)])
+    run = run_conversation(audio, lex)
+    (turn,) = run.turns
+    assert turn.user.text == f"{first} it rained." and turn.stt.heard_earlier_s == 0
+    final_pass = run.transcriber.calls[-2]
+    assert final_pass >= len(lex.speech(first)) + len(lex.speech("it rained.", lead_s=0.0))
 
 
 def test_input_that_ends_mid_turn_is_answered_and_the_loop_ends() -> None:
@@ -124,10 +172,10 @@ def frames(n: int, value: float = 0.0) -> list[np.ndarray]:
 def test_a_new_utterance_starts_with_the_preroll_before_it() -> None:
     state = TurnState(preroll_ms=96)  # three frames
     for i, frame in enumerate(frames(5, 0.1)):
-        state.keep(frame, i * 0.032, reply_audible=False)
+        state.keep(frame, i * 0.032, may_go_on=True)
     utt = state.open(0.16)
     assert len(utt.frames) == 3 and utt.audio_start == pytest.approx(2 * 0.032)
-    state.keep(frames(1)[0], 0.16, reply_audible=False)
+    state.keep(frames(1)[0], 0.16, may_go_on=True)
     assert len(utt.frames) == 4
 
 
@@ -138,11 +186,28 @@ def test_reopening_gives_the_turn_back_with_the_audio_heard_meanwhile() -> None:
     state.close(2.5, required_silence_s=0.36, longest_pause_s=0.0)
     job = ReplyJob(utt.utt_id, reply_id=state.new_id(), audio=utt.audio(), audio_start=0.9)
     state.commit(utt, job, now=2.5)
-    state.keep(frames(1)[0], 2.5, reply_audible=False)  # her reply not audible: the turn may not be over
+    state.keep(frames(1)[0], 2.5, may_go_on=True)  # her reply not audible: the turn may not be over
     active, pause_s = state.reopen(2.7)
     assert active.job is job and state.utt is utt and state.active is None
     assert len(utt.frames) == 41 and utt.job is None and utt.end_t is None
     assert pause_s == pytest.approx(2.7 - (2.5 - 0.36))
+
+
+def test_merging_gives_the_turn_back_with_every_frame_since_it_ended() -> None:
+    state = TurnState(preroll_ms=96)
+    utt = state.open(1.0)
+    utt.frames += frames(40, 0.2)
+    state.close(2.5, required_silence_s=0.36, longest_pause_s=0.0)
+    job = ReplyJob(utt.utt_id, reply_id=state.new_id(), audio=utt.audio(), audio_start=0.9)
+    state.commit(utt, job, now=2.5)
+    for i in range(10):  # her reply audible from 2.6 s: the user may still go on for MERGE_WITHIN_S
+        state.keep(frames(1)[0], 2.5 + i * 0.032, may_go_on=True)
+    over = state.open(2.9)
+    state.keep(frames(1)[0], 2.9, may_go_on=True)
+    assert len(over.frames) == 4 and len(utt.frames) == 51
+    active, pause_s = state.merge(2.9)
+    assert active.job is job and state.utt is utt and state.active is None and utt.job is None
+    assert pause_s == pytest.approx(2.9 - (2.5 - 0.36))
 
 
 def test_speech_over_an_audible_reply_opens_a_new_utterance_marked_as_over_it() -> None:
@@ -151,7 +216,7 @@ def test_speech_over_an_audible_reply_opens_a_new_utterance_marked_as_over_it() 
     state.close(2.0, required_silence_s=0.36, longest_pause_s=0.0)
     job = ReplyJob(utt.utt_id, reply_id=state.new_id())
     state.commit(utt, job, now=2.0)
-    state.keep(frames(1)[0], 2.1, reply_audible=True)
+    state.keep(frames(1)[0], 2.1, may_go_on=False)
     assert len(utt.frames) == 0, "frames after her voice is heard are not the old turn's"
     over = state.open(2.5)
     assert over.over_reply == job.reply_id and over.utt_id != utt.utt_id

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="write one row per turn as CSV")
     p.add_argument("--plot", type=Path, help="write a per-turn waterfall of the stages as PNG")
     p.add_argument("--compare", type=Path, help="an earlier --json result: print deltas, flag regressions")
+    p.add_argument("--turn-taking", type=Path, metavar="DIR",
+                   help="the turn-taking benchmark over a corpus made by scripts/make_turn_taking_corpus.py: "
+                        "false cut-offs per pause length, latency at true ends (with --json, --plot)")
 
     p = sub.add_parser("report", help="summarise a session log: turns, latencies, pauses, and a PNG")
     p.add_argument("log", type=Path)
@@ -155,6 +158,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from voiceos.commands.demo import demo
 
         return demo(config, args.input, args.out, fast=args.fast, play=not args.no_play)
+    if command == "bench" and args.turn_taking:
+        from voiceos.commands.bench.turn_taking import run_turn_taking
+
+        return run_turn_taking(config, args.turn_taking, args.json, args.plot)
     if command == "bench":
         from voiceos.commands.bench import BenchOptions, run_bench
 

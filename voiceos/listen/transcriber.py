@@ -4,12 +4,19 @@ Whisper's encoder is trained on 30 s windows, but the CTranslate2 encoder accept
 falls roughly with the window (465 ms for 3000 frames → 85 ms for 1000 on 2 cores). `ShortWindowWhisper`
 trims the padded features to `window_frames` before encoding. `min_window_s` keeps a margin against the
 repetition seen below ~3 s windows; `bench` reports word error rate for both so the trade is visible.
+
+A live pass is given `LIVE_PAD_S` of silence after the audio. faster-whisper pads the *features* of a short
+clip with zeros, which are not what silence looks like to Whisper, and a turn cut 32 ms after the voice ends
+abruptly: without real silence after it Whisper often stops before the last words ("… What do you like"
+for the demo's "… What do you like about the ocean?", also in a full 30 s window). With it, the live
+passes score as well as a full-window pass over the whole recording (`voiceos bench` shows both).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +39,8 @@ from voiceos.offline import enforce_offline
 log = logging.getLogger(__name__)
 
 FRAMES_PER_SECOND = 100  # Whisper mel frames (10 ms hop)
-MAX_TOKENS_PER_S = 6  # fast speech is ~4 tokens/s; more is Whisper repeating itself
+MAX_TOKENS_PER_S = 12  # a cap on decoding (a loop); 6 cut fast espeak speech short ("What do you like")
+LIVE_PAD_S = 0.5  # silence put after the audio of a live (short-window) pass
 
 def _short_window_model_class() -> type:
     from faster_whisper import WhisperModel
@@ -57,12 +65,14 @@ def _short_window_model_class() -> type:
 
 
 class Transcriber:
-    """Loads a CTranslate2 Whisper model once; `transcribe()` is called from one worker thread."""
+    """Loads a CTranslate2 Whisper model once. The thinking worker calls it; the voice loop only to time the
+    words of a reply cut off by the user, so one pass at a time (a lock: the window is set per pass)."""
 
     def __init__(self, model_dir: Path, config: SttConfig) -> None:
         enforce_offline()
         self.config = config
         self.model_dir = model_dir
+        self._lock = threading.Lock()
         try:
             cls = _short_window_model_class()
             self._model = cls(
@@ -83,17 +93,56 @@ class Transcriber:
         frames = int(math.ceil(seconds * FRAMES_PER_SECOND / 100.0) * 100)
         return min(FULL_WINDOW_FRAMES, frames)
 
+    def _live_audio(self, samples: np.ndarray) -> np.ndarray:
+        return np.concatenate([samples.astype(np.float32, copy=False),
+                               np.zeros(int(LIVE_PAD_S * SAMPLE_RATE), np.float32)])
+
+    def align(self, samples: np.ndarray, text: str) -> list[Word]:
+        """Where each word of `text` was said in `samples`: Whisper's cross-attention aligned to these very
+        words (the timing step of `word_timestamps`, without decoding anew). A second decoding pass, even of
+        the same audio, may hear other words than the ones the reply was written for."""
+        if not text.strip():
+            return []
+        with self._lock:
+            return self._align(samples, text)
+
+    def _align(self, samples: np.ndarray, text: str) -> list[Word]:
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import merge_punctuations
+
+        model = self._model
+        audio = self._live_audio(samples)
+        features = model.feature_extractor(audio)
+        num_frames = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
+        model.window_frames = self.window_for(len(samples) / SAMPLE_RATE)
+        model.cancelled = None
+        encoded = model.encode(pad_or_trim(features[:, :FULL_WINDOW_FRAMES]))
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=self.config.language)
+        tokens = tokenizer.encode(" " + text.strip())
+        alignment = model.find_alignment(tokenizer, [tokens], encoded, num_frames)[0]
+        merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+        return [Word(a["word"].strip(), float(a["start"]), float(a["end"]), float(a["probability"]))
+                for a in alignment if a["word"].strip()]
+
     def transcribe(self, samples: np.ndarray, *, word_timestamps: bool = True, full_window: bool = False,
                    prompt: str | None = None, cancelled: Callable[[], bool] | None = None) -> Transcript:
         """Transcribe 16 kHz mono audio; drop what looks like a hallucination on silence or noise.
         `cancelled`: checked around the encoder; when it turns true the pass stops with `Cancelled`."""
+        with self._lock:
+            return self._transcribe(samples, word_timestamps, full_window, prompt, cancelled)
+
+    def _transcribe(self, samples: np.ndarray, word_timestamps: bool, full_window: bool, prompt: str | None,
+                    cancelled: Callable[[], bool] | None) -> Transcript:
         started = time.perf_counter()
         audio_s = len(samples) / SAMPLE_RATE
         window = FULL_WINDOW_FRAMES if full_window else self.window_for(audio_s)
         self._model.window_frames = window
         self._model.cancelled = cancelled
+        heard = samples.astype(np.float32, copy=False) if full_window else self._live_audio(samples)
         segments, _info = self._model.transcribe(
-            samples.astype(np.float32, copy=False),
+            heard,
             max_new_tokens=int(math.ceil(audio_s * MAX_TOKENS_PER_S)) + 8,
             language=self.config.language,
             beam_size=self.config.beam_size,

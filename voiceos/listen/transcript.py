@@ -80,6 +80,10 @@ class SpeechRecognizer(Protocol):
         """Transcribe 16 kHz mono audio; `cancelled` is polled and stops the pass with `Cancelled`."""
         ...
 
+    def align(self, samples: np.ndarray, text: str) -> list[Word]:
+        """Where each word of `text` (heard in `samples`) was said: forced alignment, not a new transcript."""
+        ...
+
 
 def loop_free(words: list[str], min_copies: int = 3) -> list[int]:
     """Indices of `words` without Whisper's loop inside a sentence ("ask not ask not ask not ask" → "ask

@@ -6,9 +6,11 @@ and read while they talk), `PauseBegan` (answer early, speculatively), `SpeechRe
 speculation away) and `TurnEnded`.
 
 How much silence ends a turn depends on what was said (`turn_end_rules.silence_needed_ms`: "…the air is
-pure." ends sooner than "and so my fellow Americans") and on how this person pauses: a speaker who has
-already paused for a second mid-utterance (a speech, a slow thinker) gets `PAUSE_FACTOR` times their
-longest pause so far before the turn is taken from them, unless the words sound finished and the LLM is
+pure." ends sooner than "and so my fellow Americans"), on how it sounded (the audio end-of-turn model's
+P(complete), `hear_voice`, asked only where it could change the answer) and on how this person pauses: a
+speaker who has already paused mid-utterance gets `PAUSE_FACTOR` times their longest pause so far, and
+`PACE_FACTOR` times their pace (the median of their latest pauses between words this session,
+`went_on_after`), before the turn is taken from them — unless the words sound finished and the LLM is
 confident the turn ends there (`confident_end_p`): then `confident_max_ms` is enough, as a listener would
 answer "…ask what you can do for your country." without waiting out the speaker's longest pause.
 
@@ -24,12 +26,21 @@ after `VOICE_GONE_S` of quiet already counts as pause, so the speculative pass s
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from collections.abc import Sequence
 from enum import Enum
 
 from voiceos.config import EndpointConfig, VadConfig
-from voiceos.listen.turn_end_rules import confident_end, silence_needed_ms
-from voiceos.listen.turn_events import PauseBegan, SpeechGoesOn, SpeechResumed, SpeechStarted, TurnEnded, TurnEvent
+from voiceos.listen.turn_end_rules import confident_end, silence_needed_ms, voice_matters
+from voiceos.listen.turn_events import (
+    PauseBegan,
+    SpeechGoesOn,
+    SpeechResumed,
+    SpeechStarted,
+    TurnEnded,
+    TurnEvent,
+)
 
 FRAME_S = 0.032
 LOUD_BELOW_PEAK_DB = 30.0  # a sub-block this close to the utterance's loudest still holds voice
@@ -37,6 +48,10 @@ MAX_VAD_LAG_S = 0.1  # how far back of Silero's last speech frame the voice's en
 VOICE_GONE_S = 0.048  # quiet this long, with Silero unsure (below `threshold`), and the pause has begun
 RESUME_FRAMES = 3  # ~96 ms of speech in a pause: the user goes on
 PAUSE_FACTOR = 1.25  # a speaker who paused this long mid-turn gets this many times that pause before the end
+PACE_FACTOR = 1.4  # ...and this many times their pace: the pauses between their words, learned over the session
+PACE_PAUSES = 12  # the pace is the median of this many latest pauses the user went on from
+PACE_MIN_PAUSES = 3  # fewer than this and the pace is not known yet
+PACE_PAUSE_RANGE_S = (0.1, 0.8)  # a pause between words; a longer one is a thought of its own (PAUSE_FACTOR)
 
 
 class Phase(Enum):
@@ -61,27 +76,60 @@ class TurnDetector:
         self._speculated = False
         self.pause_factor = pause_factor
         self.longest_pause_s = 0.0  # longest pause the user resumed from, this utterance
+        self.pauses: deque[float] = deque(maxlen=PACE_PAUSES)  # pauses the user went on from, this session
+        self._text = ""  # the words of the turn so far, their P(end), and the voice's P(complete)
+        self._end_probability: float | None = None
+        self.voice_complete_p: float | None = None
         self.required_silence_s = endpoint.incomplete_silence_ms / 1000.0
         self.fixed_silence_s: float | None = None  # naive mode: one fixed silence for every turn
         self._peak_db = -math.inf  # loudest sub-block of this utterance's speech frames
         self._last_loud_end = 0.0  # end of the last sub-block within LOUD_BELOW_PEAK_DB of that peak
 
+    @property
+    def pace_s(self) -> float:
+        """How long this user pauses between words this session: the median of their latest pauses inside
+        turns (0 until `PACE_MIN_PAUSES` were heard)."""
+        return statistics.median(self.pauses) if len(self.pauses) >= PACE_MIN_PAUSES else 0.0
+
+    def went_on_after(self, pause_s: float) -> None:
+        """The user went on after a pause of `pause_s` (inside a turn, or over a turn taken too soon)."""
+        self.longest_pause_s = max(self.longest_pause_s, pause_s)
+        if PACE_PAUSE_RANGE_S[0] <= pause_s <= PACE_PAUSE_RANGE_S[1]:
+            self.pauses.append(pause_s)
+
     def hear_transcript(self, text: str, end_probability: float | None = None) -> None:
         """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
+        self._text, self._end_probability = text, end_probability
+        self._decide()
+
+    def wants_voice(self) -> bool:
+        """The audio end-of-turn model's verdict on this pause is not in yet, and could change the decision."""
+        return (self.fixed_silence_s is None and self.voice_complete_p is None and self.phase == Phase.PAUSE
+                and voice_matters(self._text, self._end_probability, self.cfg))
+
+    def hear_voice(self, complete_p: float) -> None:
+        """The audio end-of-turn model's P(complete) for the turn so far."""
+        self.voice_complete_p = complete_p
+        self._decide()
+
+    def _slow_speaker_s(self) -> float:
+        return max(self.pause_factor * self.longest_pause_s, PACE_FACTOR * self.pace_s)
+
+    def _decide(self) -> None:
         if self.fixed_silence_s is not None:
             return
-        ms = silence_needed_ms(text, end_probability, self.cfg)
-        slow_speaker_s = self.pause_factor * self.longest_pause_s
-        if ms <= self.cfg.complete_silence_ms and confident_end(end_probability, self.cfg):
+        ms = silence_needed_ms(self._text, self._end_probability, self.cfg, self.voice_complete_p)
+        slow_speaker_s = self._slow_speaker_s()
+        if ms <= self.cfg.complete_silence_ms and confident_end(self._end_probability, self.cfg):
             slow_speaker_s = min(slow_speaker_s, self.cfg.confident_max_ms / 1000.0)
         self.required_silence_s = max(ms / 1000.0, slow_speaker_s)
 
     def _reset_required(self) -> None:
+        self._text, self._end_probability, self.voice_complete_p = "", None, None
         if self.fixed_silence_s is not None:
             self.required_silence_s = self.fixed_silence_s
         else:
-            self.required_silence_s = max(self.cfg.incomplete_silence_ms / 1000.0,
-                                          self.pause_factor * self.longest_pause_s)
+            self.required_silence_s = max(self.cfg.incomplete_silence_ms / 1000.0, self._slow_speaker_s())
 
     @property
     def voice_end(self) -> float:
@@ -142,7 +190,7 @@ class TurnDetector:
             self.phase = Phase.PAUSE  # this frame is the first of the pause: fall through and time it
         # PAUSE
         if self._run >= RESUME_FRAMES:
-            self.longest_pause_s = max(self.longest_pause_s, self._run_start - self.last_voiced_end)
+            self.went_on_after(self._run_start - self.voice_end)
             self._last_partial = self._run_start  # `partial` counts unbroken speech
             self.phase = Phase.SPEECH
             self.last_voiced_end = end

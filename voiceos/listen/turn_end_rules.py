@@ -1,4 +1,4 @@
-"""How much silence ends a turn, judged from its words and the LLM's end-of-turn probability.
+"""How much silence ends a turn, judged from its words, the LLM's end-of-turn probability and the voice.
 
 Whisper puts a full stop after almost any stretch of audio, so punctuation alone cannot tell "and so my
 fellow Americans." from "Sunday is the best part of the week."; the words (a trailing conjunction or
@@ -24,6 +24,13 @@ PREAMBLE_MAX_WORDS = 6  # "And so, my fellow Americans": a turn this short that 
 PREAMBLE_SURE_P = 0.9  # ...is taken as finished only when the LLM is this sure
 LIKELY_END_P = 0.15  # P(end) at or above which finished-sounding words need only `complete_silence_ms`
 UNSURE_END_P = 0.03  # between this and LIKELY_END_P: a sixth of the way towards `incomplete_silence_ms`
+# The audio end-of-turn model (Smart Turn) — measured on the `tune` half of the turn-taking corpus, where its
+# P(complete) at true ends of real sentences went as low as 0.03, so it only vetoes in clear cases:
+HESITATION_MS = 1100  # a vetoed end waits out a hesitation of up to a second
+QUESTION_VOICE_P = 0.5  # "…what happens?" (Whisper's "?" on a pause mid-sentence) in a voice below this...
+QUESTION_SURE_END_P = 0.5  # ...unless the LLM is this sure the question is the whole turn
+STATEMENT_VOICE_P = 0.1  # "…can do for you as well." in a voice below this, and words the LLM...
+STATEMENT_END_P = 0.5  # ...is less sure than this end the turn
 
 
 def turn_sounds_complete(text: str) -> bool:
@@ -57,13 +64,38 @@ def confident_end(end_probability: float | None, cfg: EndpointConfig) -> bool:
     return end_probability is not None and end_probability >= cfg.confident_end_p
 
 
-def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
-    """The silence that should end this turn, from its words and the LLM's end-of-turn probability.
+def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointConfig,
+                      voice_complete_p: float | None = None) -> int:
+    """The silence that should end this turn, from its words, the LLM's end-of-turn probability and the
+    audio end-of-turn model's P(complete).
 
     Whisper puts a full stop after almost any stretch of audio, so its punctuation alone cannot tell
     "and so my fellow Americans." from "Sunday is the best part of the week."; the language model can
     (P(end) 0.04 against 0.85 here). A question mark or a clear trailing connective decides outright.
+    Words that look finished in a voice that clearly does not sound it ("… can do for you as well." after a
+    hesitation) wait one out (`HESITATION_MS`), unless the LLM is sure the turn ends there.
     """
+    ms = _silence_from_words(text, end_probability, cfg)
+    if voice_complete_p is None or end_probability is None:
+        return ms
+    stripped = text.strip()
+    if ms >= HESITATION_MS:
+        return ms
+    if stripped.endswith("?"):
+        unsure = end_probability < QUESTION_SURE_END_P and voice_complete_p < QUESTION_VOICE_P
+        return HESITATION_MS if unsure else ms
+    if voice_complete_p < STATEMENT_VOICE_P and end_probability < STATEMENT_END_P:
+        return HESITATION_MS
+    return ms
+
+
+def voice_matters(text: str, end_probability: float | None, cfg: EndpointConfig) -> bool:
+    """Whether the audio end-of-turn model's verdict could change the silence this turn needs (it costs
+    90-140 ms of a core, so it is asked only then)."""
+    return silence_needed_ms(text, end_probability, cfg, 0.0) != silence_needed_ms(text, end_probability, cfg, 1.0)
+
+
+def _silence_from_words(text: str, end_probability: float | None, cfg: EndpointConfig) -> int:
     stripped = text.strip()
     confident = confident_end(end_probability, cfg)
     if not turn_sounds_complete(stripped) and not (confident and _unpunctuated_but_whole(stripped)):
@@ -78,4 +110,4 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
         return cfg.complete_silence_ms
     if end_probability >= UNSURE_END_P:  # finished by its words, the model unsure: a little longer than "complete"
         return cfg.complete_silence_ms + (cfg.incomplete_silence_ms - cfg.complete_silence_ms) // 6
-    return (cfg.complete_silence_ms + 2 * cfg.incomplete_silence_ms) // 3
+    return cfg.incomplete_silence_ms  # "The child almost hurt." (P(end) 0.006): the model hears it goes on

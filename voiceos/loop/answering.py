@@ -40,6 +40,19 @@ class Answering:
         progress = self.parts.speaker.progress.get(active.job.reply_id)
         return progress is not None and progress.played > 0
 
+    def first_sample_t(self, active: ActiveTurn) -> float | None:
+        """When the first sample of her reply reached the speaker (session clock), if it has."""
+        progress = self.parts.speaker.progress.get(active.job.reply_id)
+        return progress.first_sample_t if progress is not None else None
+
+    def silence(self, active: ActiveTurn) -> str:
+        """Stop her reply without finishing the turn (it goes on); returns what she had said of it."""
+        progress = self.parts.speaker.progress.get(active.job.reply_id)
+        self.parts.speaker.stop()
+        active.job.cancel.set()
+        self.parts.voice.discard(active.job.reply_id)
+        return progress.spoken_text() if progress is not None else ""
+
     def print_heard(self, active: ActiveTurn) -> None:
         printer = self.options.printer
         if not active.printed_heard and active.job.transcript is not None and printer:
@@ -49,9 +62,7 @@ class Answering:
 
     def stop(self, active: ActiveTurn) -> TurnRecord | None:
         """Silence her now and finish the turn as interrupted (what was said is kept)."""
-        self.parts.speaker.stop()
-        active.job.cancel.set()
-        self.parts.voice.discard(active.job.reply_id)
+        self.silence(active)
         return self.finish(active, interrupted=True)
 
     def check(self) -> None:
@@ -92,6 +103,8 @@ class Answering:
             return None
         if self.measures.meter is not None:
             self.measures.meter.sample_now()
+        # cut off before the worker timed its words (it does so after writing the reply): time them now
+        responder.hearing.add_word_times(job, even_if_cancelled=True)
         record = self._record(active, interrupted)
         record.t = self.measures.log.write("turn", **record.fields())["t"]
         self.max_lag_s = 0.0

@@ -55,6 +55,7 @@ class EndpointRecord:
     end_probability: float | None = None  # the LLM's P(turn ends here)
     required_silence_ms: int | None = None  # the silence that ended the turn
     longest_inner_pause_ms: int | None = None
+    voice_complete_p: float | None = None  # the audio end-of-turn model's P(complete) at the last pause
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 from voiceos import __version__, registry
 from voiceos.audio.interfaces import AudioSource, Playback
 from voiceos.config import SAMPLE_RATE, Config
+from voiceos.listen.smart_turn import SmartTurn, TurnCompletion
 from voiceos.listen.transcriber import Transcriber
 from voiceos.listen.transcript import SpeechRecognizer
 from voiceos.listen.vad import StreamingVad, VoiceActivity, silero_model_path
@@ -53,6 +54,7 @@ class Engines:
     persona: Persona
     make_vad: Callable[[], VoiceActivity]  # one VAD per conversation: it carries state from frame to frame
     make_synthesizer: Callable[[], Synthesizer] | None = None  # None: espeak-ng through pyttsx3
+    turn_model: TurnCompletion | None = None  # the audio end-of-turn model (None: words and LLM alone)
     models: dict[str, Any] = field(default_factory=dict)  # names, paths and checksums, for the log
     rates: Rates | None = None
     rates_measured_now: bool = False
@@ -83,9 +85,10 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
         progress(f"loading the language model ({llm_model.name})…")
     llm = LocalLlm(llm_model.path, config.llm)
     vad_path = silero_model_path()
-    engines = Engines(transcriber, llm, persona, lambda: StreamingVad(vad_path),
+    turn_model = registry.resolve(None, "turn")
+    engines = Engines(transcriber, llm, persona, lambda: StreamingVad(vad_path), turn_model=SmartTurn(turn_model.path),
                       models={"stt": _model_entry(stt_model), "llm": _model_entry(llm_model),
-                              "llm_format": llm.fmt.name, "vad": str(vad_path)})
+                              "llm_format": llm.fmt.name, "vad": str(vad_path), "turn": _model_entry(turn_model)})
     if calibrate:
         engines.rates, engines.rates_measured_now = load_or_measure(
             llm, recalibrate=config.session.recalibrate, progress=progress)
@@ -154,7 +157,7 @@ class Session:
         responder = Responder(engines.transcriber, engines.llm, conversation, voice, self.clock, self.work).start()
         loop = VoiceLoop(
             self.config,
-            LoopParts(source, speaker, engines.make_vad(), responder, voice),
+            LoopParts(source, speaker, engines.make_vad(), responder, voice, engines.turn_model),
             LoopMeasures(self.clock, self.log, self.meter, engines.rates, self.work),
             options,
         )

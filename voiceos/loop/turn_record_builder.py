@@ -75,7 +75,8 @@ def build_turn_record(turn: FinishedTurn, measures: LoopMeasures) -> TurnRecord:
         timings_ms=_timings(turn, transcript, progress, speech_end),
         endpoint=EndpointRecord(
             round(job.end_probability, 4) if job.end_probability is not None else None,
-            round(turn.utt.required_silence_s * 1000.0), round(turn.utt.longest_pause_s * 1000.0)),
+            round(turn.utt.required_silence_s * 1000.0), round(turn.utt.longest_pause_s * 1000.0),
+            round(turn.utt.voice_complete_p, 4) if turn.utt.voice_complete_p is not None else None),
         llm=LlmRecord(job.stats.prompt_tokens, job.stats.reused_tokens, job.stats.read_tokens,
                       job.stats.generated_tokens, round(job.stats.decode_tps, 2), job.speculative),
         stt=SttRecord(transcript.window_frames, round(transcript.audio_s, 3), round(transcript.earlier_s, 3)),

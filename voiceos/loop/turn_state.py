@@ -4,7 +4,9 @@ the voice loop calls it from its one thread, and tests drive it directly.
 
 An utterance opens when speech starts (with the pre-roll audio before it) and closes when the turn ends;
 it then becomes the active turn while her reply is written and spoken. If the user speaks again before a
-word of that reply is audible, the active turn is reopened: it was not over after all.
+word of that reply is audible, the active turn is reopened: it was not over after all. If they go on over her
+first words (within `MERGE_WITHIN_S` of them), the two halves are merged into one turn the same way: the
+active turn's utterance keeps every frame heard until then, so nothing said in between is lost.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from voiceos.think.jobs import ReplyJob
 # alone and cheap to transcribe again with more context.
 KEEP_HEARD_AFTER_S = 3.0
 KEEP_HEARD_PAUSE_S = 0.3
+MERGE_WITHIN_S = 1.5  # the user goes on over her first words this soon after they began: still their turn
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Utterance:
     over_reply: int | None = None  # reply_id of Samantha's reply this speech started over
     required_silence_s: float = 0.0  # the silence that ended it
     longest_pause_s: float = 0.0
+    voice_complete_p: float | None = None  # the audio end-of-turn model's P(complete) when the turn ended
     # Transcribed for good at a long pause inside the utterance: the first `heard_samples` of audio() say
     # `heard_text`. Later passes transcribe only what follows (a speech's last words, not all of it again).
     heard_samples: int = 0
@@ -79,15 +83,17 @@ class TurnState:
         self._next_id += 1
         return new
 
-    def keep(self, frame: np.ndarray, t: float, *, reply_audible: bool) -> None:
+    def keep(self, frame: np.ndarray, t: float, *, may_go_on: bool) -> None:
         """Keep a microphone frame: in the open utterance, else in the pre-roll — and in the active turn's
-        utterance too while her reply is not audible yet, in case the user was not done after all."""
+        utterance too while the user may still be going on with it (`may_go_on`: her reply is not audible
+        yet, or began less than `MERGE_WITHIN_S` ago), so a reopened or merged turn has all its audio."""
         if self.utt is not None:
             self.utt.frames.append(frame)
-            return
-        self._preroll.append((frame, t))
-        if self.active is not None and not reply_audible:
-            self.active.utt.frames.append(frame)
+        else:
+            self._preroll.append((frame, t))
+        active = self.active
+        if active is not None and may_go_on and active.utt is not self.utt:
+            active.utt.frames.append(frame)
 
     def open(self, t: float) -> Utterance:
         """Speech started at `t`: a new utterance, with the pre-roll before it."""
@@ -112,6 +118,18 @@ class TurnState:
         utt.end_t, utt.job = None, None
         self.active, self.utt = None, utt
         self._preroll.clear()
+        return active, t - pause_start
+
+    def merge(self, t: float) -> tuple[ActiveTurn, float]:
+        """The user went on over her first words (their speech began at `t`): the utterance they started is
+        dropped and the active turn's utterance, which kept every frame since, is open again in its place.
+        Returns the turn that was active and the pause the user resumed from (s)."""
+        active = self.active
+        assert active is not None and self.utt is not None
+        utt = active.utt
+        pause_start = (utt.end_t or t) - utt.required_silence_s
+        utt.end_t, utt.job = None, None
+        self.active, self.utt = None, utt
         return active, t - pause_start
 
     def close(self, t: float, *, required_silence_s: float, longest_pause_s: float) -> Utterance | None:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from voiceos.config import SAMPLE_RATE
-from voiceos.listen.transcript import SpeechRecognizer, Transcript, Word, normalise
+from voiceos.listen.transcript import SpeechRecognizer, Transcript
 from voiceos.think.jobs import HearingJob, ReplyJob
 
-ALIGN_SLACK_WORDS = 1  # a timed pass may disagree with the first pass on this many trailing words
-
-
-def align_words(text: str, words: list[Word]) -> list[Word]:
-    """Words with timestamps from a second pass, kept only as far as they agree with the first."""
-    wanted = normalise(text).split()
-    out = []
-    for w, expected in zip(words, wanted):
-        if normalise(w.word) != expected:
-            break
-        out.append(w)
-    return out if len(out) >= len(wanted) - ALIGN_SLACK_WORDS else words
+# Words kept from an earlier pause (`heard_text`) are used only for a turn longer than this: a shorter one is
+# heard again whole (100-370 ms here), since a pass over a short stretch alone mishears more (espeak's slow
+# "samantha … do … you" is "Some answer to you" on its own, right in the whole sentence).
+WHOLE_PASS_MAX_S = 10.0
 
 
 class Hearing:
@@ -32,18 +24,18 @@ class Hearing:
 
     def after_heard(self, job: HearingJob) -> Transcript:
         """The job's audio transcribed without timestamps; when its first `heard_samples` were transcribed for
-        good at an earlier pause (as `heard_text`), only the rest is."""
-        if not job.heard_samples:
+        good at an earlier pause (as `heard_text`) and the turn is long, only the rest is."""
+        if not job.heard_samples or len(job.audio) <= WHOLE_PASS_MAX_S * SAMPLE_RATE:
             return self.stt.transcribe(job.audio, word_timestamps=False, cancelled=job.cancelled)
         rest = self.stt.transcribe(job.audio[job.heard_samples :], word_timestamps=False, cancelled=job.cancelled)
         return Transcript(f"{job.heard_text} {rest.text}".strip(), [], len(job.audio) / SAMPLE_RATE, rest.stt_ms,
                           rest.window_frames, confidence=rest.confidence,
                           earlier_s=job.heard_samples / SAMPLE_RATE)
 
-    def add_word_times(self, job: ReplyJob) -> None:
-        """The turn's words with their timestamps: a second pass over the whole audio, kept where it agrees."""
+    def add_word_times(self, job: ReplyJob, *, even_if_cancelled: bool = False) -> None:
+        """The turn's words with their timestamps: the words the reply was written for, aligned to the audio.
+        Skipped for a cancelled job (its turn goes on, or was dropped) unless `even_if_cancelled`."""
         transcript = job.transcript
-        if transcript is None or transcript.words or job.cancelled():
+        if transcript is None or transcript.words or transcript.is_empty or (job.cancelled() and not even_if_cancelled):
             return
-        timed = self.stt.transcribe(job.audio, word_timestamps=True, full_window=job.naive)
-        transcript.words = align_words(transcript.text, timed.words)
+        transcript.words = self.stt.align(job.audio, transcript.text)

@@ -12,7 +12,7 @@ from typing import Any
 from voiceos.commands.bench.corpus import BenchItem
 from voiceos.commands.bench.options import MODES, Step
 from voiceos.config import Mode
-from voiceos.listen.transcript import word_error_rate
+from voiceos.listen.transcript import SpeechRecognizer, word_error_rate
 from voiceos.loop.record import TurnRecord
 from voiceos.measure.stats import percentile
 
@@ -40,6 +40,7 @@ METRICS = (
     MetricSpec("voice_to_voice_ms", "voice-to-voice", "ms", 0, False, 20.0),
     MetricSpec("decode_tps", "LLM decode", "tok/s", 1, True, 1.0),
     MetricSpec("wer", "word error rate", "", 3, False, 0.05),
+    MetricSpec("wer_offline", "WER, full-window pass", "", 3, False, 0.05),
     MetricSpec("used_fraction", "pause CPU used", "", 3, True, 0.05),
     MetricSpec("cpu_s", "CPU per turn", "s", 2, False, 0.1),
     MetricSpec("peak_rss_mb", "peak RSS", "MB", 0, False, 20.0),
@@ -76,6 +77,7 @@ class TurnMetrics:
     voice_to_voice_ms: float | None = None
     decode_tps: float | None = None
     wer: float | None = None  # of the whole utterance, on its first part
+    wer_offline: float | None = None  # of a full-window pass of the same Whisper over the same audio
     used_fraction: float | None = None
     cpu_s: float | None = None  # process CPU-seconds of the converse call, shared among its turns
     peak_rss_mb: float | None = None
@@ -120,6 +122,21 @@ def step_metrics(step: Step, records: list[TurnRecord], starts: list[float], cpu
         turn.cpu_s = round(cpu_s / len(turns), 3)
         turn.peak_rss_mb = rss_mb
     return turns
+
+
+def offline_wers(stt: SpeechRecognizer, items: Sequence[BenchItem]) -> dict[str, float]:
+    """Each utterance's word error rate from one full-window pass (30 s, as Whisper was trained) of the same
+    model over its whole audio: the accuracy the live transcript should reach."""
+    return {item.name: round(word_error_rate(item.reference,
+                                             stt.transcribe(item.samples, word_timestamps=False,
+                                                            full_window=True).text), 4)
+            for item in items if item.reference is not None}
+
+
+def add_offline_wers(turns: Sequence[TurnMetrics], offline: dict[str, float]) -> None:
+    for turn in turns:
+        if turn.wer is not None:
+            turn.wer_offline = offline.get(turn.utterance)
 
 
 def turn_metrics(step: Step, item: BenchItem, record: TurnRecord, *, part: int, wer: float | None) -> TurnMetrics:

@@ -12,22 +12,27 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from voiceos.audio.speaker import Speaker, VirtualSpeaker
 from voiceos.audio.wav_source import WavSource, WavTurn
 from voiceos.commands.bench.compare import REGRESSION_EXIT_CODE, compare, load_baseline, print_compare
 from voiceos.commands.bench.corpus import BenchItem, corpus_files, load_items
-from voiceos.commands.bench.metrics import Aggregate, TurnMetrics, aggregates, ratios, step_metrics
+from voiceos.commands.bench.metrics import (
+    Aggregate,
+    TurnMetrics,
+    add_offline_wers,
+    aggregates,
+    offline_wers,
+    ratios,
+    step_metrics,
+)
 from voiceos.commands.bench.options import BenchOptions, Step, modes_for, plan
 from voiceos.commands.bench.output import aggregates_table, bench_document, turns_table, write_csv, write_json
 from voiceos.commands.bench.plot import plot_waterfall
+from voiceos.commands.bench.progress import progress_bar
 from voiceos.commands.console import results_console, status
 from voiceos.config import Config
 from voiceos.errors import ConfigError
@@ -58,20 +63,6 @@ def run_step(session: Session, step: Step, play: bool) -> list[TurnMetrics]:
         speaker.close()
     cpu_s = time.process_time() - cpu0
     return step_metrics(step, result.records, source.turn_started_at, cpu_s, peak_rss_mb())
-
-
-@contextmanager
-def progress_bar(total: int) -> Iterator[Callable[[str, bool], None]]:
-    """A rich progress bar on stderr; yields `update(description, advance)`."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), redirect_stdout=False)
-    task = progress.add_task("bench", total=total)
-
-    def update(description: str, advance: bool) -> None:
-        progress.update(task, description=description, advance=1 if advance else 0)
-
-    with progress:
-        yield update
 
 
 def run_steps(session: Session, steps: Sequence[Step], warmups: Sequence[Step], play: bool) -> list[TurnMetrics]:
@@ -107,6 +98,8 @@ def run_bench(config: Config, options: BenchOptions) -> int:
     reason = "done"
     try:
         turns = run_steps(session, steps, warmups, options.play)
+        status("bench: a full-window pass over every utterance, for the offline word error rate")
+        add_offline_wers(turns, offline_wers(engines.transcriber, items))
         aggs = aggregates(turns)
         rat = ratios(aggs)
         session.log.write("bench_summary", aggregates={m: {k: dataclasses.asdict(a) for k, a in ma.items()}
