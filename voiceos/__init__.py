@@ -5,7 +5,7 @@ The folders follow the sound, from the microphone to her voice:
     audio/     microphone.py, wav_source.py ──► AudioChunk (16 kHz mono, session clock)
                  │  echo_gate.py: her own voice cancelled and gated
     listen/    vad.py (Silero) ──► turn_detector.py (+ turn_end_rules.py, smart_turn.py) ──► turn_events.py
-    loop/      voice_loop.py drives it all: turn_state.py, record.py (TurnRecord), session.py (wiring)
+    loop/      voice_loop.py drives it all: turn_state.py, going_on.py, record.py (TurnRecord), session.py
                  │  jobs (think/jobs.py) ▼                        ▲ events (think/events.py)
     think/     responder.py, the worker: hearing.py (listen/transcriber.py, Whisper) → prompt_fitting.py
                (conversation.py, persona.py) → reply_writer.py (guard.py)

@@ -22,7 +22,7 @@ from voiceos.audio.interfaces import AudioSource, Playback
 from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE, Config, Mode
 from voiceos.errors import DeviceError
 from voiceos.listen.smart_turn import TurnCompletion
-from voiceos.listen.turn_detector import Phase, TurnDetector
+from voiceos.listen.turn_detector import TurnDetector
 from voiceos.listen.turn_events import (
     PauseBegan,
     SpeechGoesOn,
@@ -34,8 +34,9 @@ from voiceos.listen.turn_events import (
 from voiceos.listen.vad import VoiceActivity
 from voiceos.listen.word_timing import frame_energy_db
 from voiceos.loop.answering import Answering
+from voiceos.loop.going_on import GoingOn
 from voiceos.loop.record import TurnRecord
-from voiceos.loop.turn_state import MERGE_WITHIN_S, ActiveTurn, TurnState, Utterance
+from voiceos.loop.turn_state import TurnState, Utterance
 from voiceos.measure.clock import SessionClock
 from voiceos.measure.cpu_meter import CpuMeter
 from voiceos.measure.ledger import Rates, WorkLog
@@ -116,6 +117,8 @@ class VoiceLoop:
         self.turns = TurnState(config.vad.preroll_ms)
         self.result = LoopResult()
         self.answering = Answering(self.turns, parts, measures, self.options, self.gate, self.result)
+        self.going_on = GoingOn(config, parts, self.turns, self.answering, self.detector, self.clock, self.log,
+                                self.result, streaming=self.streaming)
         self.framer = Framer()
 
     def workers_idle(self) -> bool:
@@ -183,12 +186,12 @@ class VoiceLoop:
         if echo_possible and prob < self.config.vad.echo_threshold:
             prob = 0.0  # half-duplex: while she may be heard, only clear speech counts
         active = self.turns.active
-        self.turns.keep(frame, t, may_go_on=active is not None and self._may_go_on(active, t))
+        self.turns.keep(frame, t, may_go_on=active is not None and self.going_on.may_go_on(active, t))
         # loudness in 8 ms blocks places the end of the voice; the plain cascade hears Silero alone
         levels = frame_energy_db(heard, LEVEL_BLOCK_S).tolist() if self.streaming else None
         for event in self.detector.push(prob, t, levels):
             self._on(event)
-        self._check_barge_in(t + FRAME_SAMPLES / SAMPLE_RATE)
+        self.going_on.check(t + FRAME_SAMPLES / SAMPLE_RATE)
 
     # --- turn events ------------------------------------------------------------------------------
 
@@ -208,22 +211,10 @@ class VoiceLoop:
     def _on_start(self, t: float) -> None:
         active = self.turns.active
         if active is not None and not self.answering.audible(active):
-            self._reopen(t)
+            self.going_on.reopen(t)
             return
         self.turns.open(t)
         log.debug("speech start %.2f", t)
-
-    def _reopen(self, t: float) -> None:
-        """The user speaks again before Samantha has said a word: they were not done. Her reply is
-        dropped unheard and their turn goes on, first half included."""
-        self.speaker.stop()
-        active, pause_s = self.turns.reopen(t)
-        active.job.cancel.set()
-        self.voice.discard(active.job.reply_id)
-        self.log.write("turn_reopened", utterance=active.utt.utt_id, reply_id=active.job.reply_id,
-                       pause_s=round(pause_s, 3))
-        self.detector.went_on_after(pause_s)
-        self.result.reopened += 1
 
     def _on_partial(self) -> None:
         utt = self.turns.utt
@@ -281,52 +272,6 @@ class VoiceLoop:
         one core here)."""
         if self.parts.turn_model is not None and self.detector.wants_voice():
             self.detector.hear_voice(self.parts.turn_model(utt.audio()))
-
-    # --- barge-in ---------------------------------------------------------------------------------
-
-    def _may_go_on(self, active: ActiveTurn, t: float) -> bool:
-        """The user may still be going on with the active turn: her reply is not audible yet, began less than
-        `MERGE_WITHIN_S` ago, or was talked over that soon."""
-        first = self.answering.first_sample_t(active)
-        if first is None:
-            return True
-        utt = self.turns.utt
-        started = utt.speech_start if utt is not None and utt.over_reply == active.job.reply_id else t
-        return started - first < MERGE_WITHIN_S
-
-    def _check_barge_in(self, now: float) -> None:
-        active, utt = self.turns.active, self.turns.utt
-        if active is None or utt is None or utt.over_reply != active.job.reply_id:
-            return
-        if self.detector.phase != Phase.SPEECH:
-            return
-        if now - utt.speech_start >= self.config.session.barge_in_ms / 1000.0:
-            first = self.answering.first_sample_t(active)
-            if self.streaming and first is not None and utt.speech_start - first < MERGE_WITHIN_S:
-                self._merge(utt.speech_start)
-            else:
-                self._barge_in(reason="barge-in")
-
-    def _merge(self, t: float) -> None:
-        """The user went on over her first words ("I'm —"): they were not done. She stops, her fragment is
-        left out of the conversation, and both halves of their turn are answered together."""
-        active = self.turns.active
-        assert active is not None
-        spoken = self.answering.silence(active)
-        active, pause_s = self.turns.merge(t)
-        self.log.write("turn_merged", utterance=active.utt.utt_id, reply_id=active.job.reply_id, spoken=spoken,
-                       pause_s=round(pause_s, 3), resumed_at=round(t, 4))
-        self.detector.went_on_after(pause_s)
-        self.result.merged += 1
-
-    def _barge_in(self, reason: str) -> None:
-        active = self.turns.active
-        if active is None:
-            return
-        stopped_at = self.clock.now()
-        record = self.answering.stop(active)
-        self.log.write("barge_in", reply_id=active.job.reply_id, reason=reason, stopped_at=round(stopped_at, 4),
-                       spoken=record.reply.text if record else "")
 
     # --- results ----------------------------------------------------------------------------------
 
