@@ -141,7 +141,7 @@ def test_talking_over_her_stops_her_and_is_logged(pulse, chat: Chat, speech_dir:
     recorder = pulse.record("vrec.monitor", recording, channels=2)
     pulse.play(question, "vmic").wait()
     wait_until(lambda: count(chat.log_dir, "reply_start") >= 1, 60, "her reply to start")
-    time.sleep(0.2)
+    time.sleep(2.0)  # well into her reply: sooner, going on over her first words would be the same turn
     pulse.play(speech_dir / "spk1_snt1.wav", "vboth").wait()
     wait_until(lambda: count(chat.log_dir, "turn") >= 2, 90, "the second turn")
     time.sleep(0.5)
