@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from voiceos.config import Config
-from voiceos.loop.turn_state import TurnState
+from voiceos.loop.turn_state import TurnState, Utterance
 from voiceos.testing import Lexicon, ScriptedLlm, run_conversation, silence
 from voiceos.think.jobs import ReplyJob
 
@@ -179,13 +179,19 @@ def test_a_new_utterance_starts_with_the_preroll_before_it() -> None:
     assert len(utt.frames) == 4
 
 
-def test_reopening_gives_the_turn_back_with_the_audio_heard_meanwhile() -> None:
+def answered_turn() -> tuple[TurnState, Utterance, ReplyJob]:
+    """A 1.3 s utterance whose turn ended at 2.5 s after 0.36 s of silence, committed to a reply."""
     state = TurnState(preroll_ms=96)
     utt = state.open(1.0)
     utt.frames += frames(40, 0.2)
     state.close(2.5, required_silence_s=0.36, longest_pause_s=0.0)
     job = ReplyJob(utt.utt_id, reply_id=state.new_id(), audio=utt.audio(), audio_start=0.9)
     state.commit(utt, job, now=2.5)
+    return state, utt, job
+
+
+def test_reopening_gives_the_turn_back_with_the_audio_heard_meanwhile() -> None:
+    state, utt, job = answered_turn()
     state.keep(frames(1)[0], 2.5, may_go_on=True)  # her reply not audible: the turn may not be over
     active, pause_s = state.reopen(2.7)
     assert active.job is job and state.utt is utt and state.active is None
@@ -194,12 +200,7 @@ def test_reopening_gives_the_turn_back_with_the_audio_heard_meanwhile() -> None:
 
 
 def test_merging_gives_the_turn_back_with_every_frame_since_it_ended() -> None:
-    state = TurnState(preroll_ms=96)
-    utt = state.open(1.0)
-    utt.frames += frames(40, 0.2)
-    state.close(2.5, required_silence_s=0.36, longest_pause_s=0.0)
-    job = ReplyJob(utt.utt_id, reply_id=state.new_id(), audio=utt.audio(), audio_start=0.9)
-    state.commit(utt, job, now=2.5)
+    state, utt, job = answered_turn()
     for i in range(10):  # her reply audible from 2.6 s: the user may still go on for MERGE_WITHIN_S
         state.keep(frames(1)[0], 2.5 + i * 0.032, may_go_on=True)
     over = state.open(2.9)

@@ -7,10 +7,10 @@ import logging
 from voiceos.audio.devices import check_default_device
 from voiceos.audio.microphone import MicrophoneSource
 from voiceos.audio.speaker import Speaker, VirtualSpeaker
-from voiceos.commands.console import status
+from voiceos.commands.console import session_closed, status
 from voiceos.commands.printer import ConsolePrinter
 from voiceos.config import Config
-from voiceos.errors import DeviceError, VoiceosError
+from voiceos.errors import DeviceError
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 
@@ -34,8 +34,7 @@ def chat(config: Config) -> int:
         check_default_device("input")
     engines = load_engines(config, progress=status)
     session = Session(config, engines, kind="chat")
-    reason = "done"
-    try:
+    with session_closed(session, ctrl_c_ends=True):  # Ctrl-C is how a chat ends: a clean exit, not an error
         source = MicrophoneSource(session.clock, config.audio.input_device)
         speaker = open_speaker(session, config.audio.output_device, required=True)
         status(f"listening — talk to Samantha (Ctrl-C to end). Log: {session.log.path}")
@@ -43,12 +42,4 @@ def chat(config: Config) -> int:
             session.converse(source, speaker, LoopOptions(config.session.mode, printer=ConsolePrinter()))
         finally:
             speaker.close()
-    except KeyboardInterrupt:  # Ctrl-C is how a chat ends: a clean exit, not an error
-        reason = "ended with Ctrl-C"
-    except VoiceosError as exc:
-        reason = f"error: {exc}"
-        raise
-    finally:
-        session.close(reason)
-        status(f"session log: {session.log.path}")
     return 0

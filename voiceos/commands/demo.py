@@ -8,10 +8,9 @@ from voiceos.audio.speaker import InstantSpeaker, Speaker, VirtualSpeaker
 from voiceos.audio.wav import read_wav, write_wav
 from voiceos.audio.wav_source import WavSource, WavTurn
 from voiceos.commands.chat import open_speaker
-from voiceos.commands.console import status
+from voiceos.commands.console import session_closed, status
 from voiceos.commands.printer import ConsolePrinter
 from voiceos.config import Config
-from voiceos.errors import VoiceosError
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 
@@ -40,8 +39,7 @@ def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = Fals
     engines = load_engines(config, progress=status)
     session = Session(config, engines, kind="demo")
     out_dir.mkdir(parents=True, exist_ok=True)
-    reason = "done"
-    try:
+    with session_closed(session):
         source = WavSource(session.clock, turns, realtime=not fast)
         speaker: Speaker | VirtualSpeaker | InstantSpeaker
         if fast:
@@ -57,13 +55,4 @@ def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = Fals
         finally:
             speaker.close()
         status(f"{result.turns} turn(s) answered, {result.dropped} dropped; replies in {out_dir}")
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        raise
-    except VoiceosError as exc:
-        reason = f"error: {exc}"
-        raise
-    finally:
-        session.close(reason)
-        status(f"session log: {session.log.path}")
     return 0

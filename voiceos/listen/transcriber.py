@@ -6,10 +6,9 @@ trims the padded features to `window_frames` before encoding. `min_window_s` kee
 repetition seen below ~3 s windows; `bench` reports word error rate for both so the trade is visible.
 
 A live pass is given `LIVE_PAD_S` of silence after the audio. faster-whisper pads the *features* of a short
-clip with zeros, which are not what silence looks like to Whisper, and a turn cut 32 ms after the voice ends
-abruptly: without real silence after it Whisper often stops before the last words ("… What do you like"
-for the demo's "… What do you like about the ocean?", also in a full 30 s window). With it, the live
-passes score as well as a full-window pass over the whole recording (`voiceos bench` shows both).
+clip with zeros, which are not what silence looks like to Whisper, and a turn is cut 32 ms after the voice
+ends: Whisper was trained on speech followed by silence. `voiceos bench` (and `--turn-taking`) prints the
+live word error rate beside a full-window pass over the whole recording (`wer_offline`).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ PREAMBLE_MAX_WORDS = 6  # "And so, my fellow Americans": a turn this short that 
 PREAMBLE_SURE_P = 0.9  # ...is taken as finished only when the LLM is this sure
 LIKELY_END_P = 0.15  # P(end) at or above which finished-sounding words need only `complete_silence_ms`
 UNSURE_END_P = 0.03  # between this and LIKELY_END_P: a sixth of the way towards `incomplete_silence_ms`
-# The audio end-of-turn model (Smart Turn) — measured on the `tune` half of the turn-taking corpus, where its
-# P(complete) at true ends of real sentences went as low as 0.03, so it only vetoes in clear cases:
+# The audio end-of-turn model (Smart Turn), set on the `tune` half of the turn-taking corpus: its P(complete)
+# at the true end of a real sentence can be as low as 0.04 (`voiceos bench --turn-taking`, `endpoint.voice_complete_p`
+# in the log), so it only vetoes clear cases:
 HESITATION_MS = 1100  # a vetoed end waits out a hesitation of up to a second
 QUESTION_VOICE_P = 0.5  # "…what happens?" (Whisper's "?" on a pause mid-sentence) in a voice below this...
 QUESTION_SURE_END_P = 0.5  # ...unless the LLM is this sure the question is the whole turn
@@ -90,8 +91,8 @@ def silence_needed_ms(text: str, end_probability: float | None, cfg: EndpointCon
 
 
 def voice_matters(text: str, end_probability: float | None, cfg: EndpointConfig) -> bool:
-    """Whether the audio end-of-turn model's verdict could change the silence this turn needs (it costs
-    90-140 ms of a core, so it is asked only then)."""
+    """Whether the audio end-of-turn model's verdict could change the silence this turn needs (it takes
+    a core for a moment, so it is asked only then)."""
     return silence_needed_ms(text, end_probability, cfg, 0.0) != silence_needed_ms(text, end_probability, cfg, 1.0)
 
 

@@ -268,8 +268,8 @@ class VoiceLoop:
 
     def _ask_the_voice(self, utt: Utterance) -> None:
         """When it could change the decision, ask the audio end-of-turn model whether the voice sounds
-        finished. By now the audio holds a few hundred ms of the pause, as the model was trained (90-140 ms on
-        one core here)."""
+        finished. By now the audio holds a few hundred ms of the pause, as the model was trained. It runs here, on
+        the loop's thread, holding the frames back meanwhile (they queue; nothing is lost)."""
         if self.parts.turn_model is not None and self.detector.wants_voice():
             self.detector.hear_voice(self.parts.turn_model(utt.audio()))
 

@@ -7,7 +7,7 @@ from voiceos.listen.transcript import SpeechRecognizer, Transcript
 from voiceos.think.jobs import HearingJob, ReplyJob
 
 # Words kept from an earlier pause (`heard_text`) are used only for a turn longer than this: a shorter one is
-# heard again whole (100-370 ms here), since a pass over a short stretch alone mishears more (espeak's slow
+# heard again whole, since a pass over a short stretch alone mishears more (espeak's slow
 # "samantha … do … you" is "Some answer to you" on its own, right in the whole sentence).
 WHOLE_PASS_MAX_S = 10.0
 

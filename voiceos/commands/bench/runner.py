@@ -33,7 +33,7 @@ from voiceos.commands.bench.options import BenchOptions, Step, modes_for, plan
 from voiceos.commands.bench.output import aggregates_table, bench_document, turns_table, write_csv, write_json
 from voiceos.commands.bench.plot import plot_waterfall
 from voiceos.commands.bench.progress import progress_bar
-from voiceos.commands.console import results_console, status
+from voiceos.commands.console import results_console, session_closed, status
 from voiceos.config import Config
 from voiceos.errors import ConfigError
 from voiceos.loop.session import Engines, Session, load_engines
@@ -95,8 +95,7 @@ def run_bench(config: Config, options: BenchOptions) -> int:
            f"{', one conversation per run' if options.conversation else ''}; one warm-up turn per mode first")
     engines = load_engines(config, progress=status)
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")
-    reason = "done"
-    try:
+    with session_closed(session):
         turns = run_steps(session, steps, warmups, options.play)
         status("bench: a full-window pass over every utterance, for the offline word error rate")
         add_offline_wers(turns, offline_wers(engines.transcriber, items))
@@ -104,15 +103,6 @@ def run_bench(config: Config, options: BenchOptions) -> int:
         rat = ratios(aggs)
         session.log.write("bench_summary", aggregates={m: {k: dataclasses.asdict(a) for k, a in ma.items()}
                                                        for m, ma in aggs.items()}, ratios=rat)
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        raise
-    except BaseException:
-        reason = "error"
-        raise
-    finally:
-        session.close(reason)
-        status(f"session log: {session.log.path}")
     return report(options, config, engines, items, turns, aggs, rat, session.log.path, baseline)
 
 

@@ -24,7 +24,7 @@ from voiceos.audio.speaker import VirtualSpeaker
 from voiceos.audio.wav import read_wav
 from voiceos.audio.wav_source import WavSource, WavTurn
 from voiceos.commands.bench.progress import progress_bar
-from voiceos.commands.console import results_console, status
+from voiceos.commands.console import results_console, session_closed, status
 from voiceos.config import Config, Mode
 from voiceos.errors import AudioInputError
 from voiceos.listen.transcript import SpeechRecognizer, word_error_rate
@@ -224,8 +224,7 @@ def run_turn_taking(config: Config, folder: Path, json_path: Path | None, plot_p
     engines = load_engines(config, progress=status)
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")
     results: list[TurnTakingResult] = []
-    reason = "done"
-    try:
+    with session_closed(session):
         warm = min(items, key=lambda i: len(audio[i.file]))
         judge(warm, audio[warm.file], session, engines.transcriber)  # one warm-up turn, not counted
         with progress_bar(len(items)) as update:
@@ -235,12 +234,6 @@ def run_turn_taking(config: Config, folder: Path, json_path: Path | None, plot_p
                 update(item.file, True)
         summ = summary(results)
         session.log.write("turn_taking_summary", **asdict(summ))
-    except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-        raise
-    finally:
-        session.close(reason)
-        status(f"session log: {session.log.path}")
     print_report(results, summ)
     if json_path:
         document = {"summary": asdict(summ), "utterances": [asdict(r) for r in results]}
