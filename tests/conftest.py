@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,53 @@ def run_voiceos(*args: str, env: dict[str, str] | None = None, timeout: float = 
     full_env.update(env or {})
     return subprocess.run([*VOICEOS, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=cwd or ROOT)
+
+
+def records(log_dir: Path) -> list[dict]:
+    out = []
+    for path in sorted(log_dir.glob("*.jsonl")) if log_dir.exists() else []:
+        for line in path.read_text().splitlines():
+            out.append(json.loads(line))  # every line must be whole JSON
+    return out
+
+
+def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def count(log_dir: Path, kind: str) -> int:
+    return sum(r["type"] == kind for r in records(log_dir))
+
+
+class Chat:
+    """`voiceos chat` as a subprocess on the rig's virtual microphone and speaker."""
+
+    def __init__(self, rig, tmp: Path, *args: str, wait_ready: bool = True) -> None:  # type: ignore[no-untyped-def]
+        self.log_dir = tmp / "logs"
+        self.out_path = tmp / "chat.out"
+        self.err_path = tmp / "chat.err"
+        self.proc = subprocess.Popen([*VOICEOS, "chat", "--log-dir", str(self.log_dir), *args],
+                                     env=rig.env(), stdout=self.out_path.open("w"), stderr=self.err_path.open("w"),
+                                     cwd=ROOT)
+        if wait_ready:
+            wait_until(lambda: count(self.log_dir, "ready") == 1, 240, "voiceos chat to be ready")
+
+    def records(self) -> list[dict]:
+        return records(self.log_dir)
+
+    def err(self) -> str:
+        return self.err_path.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=30)
+        return self.proc.returncode
 
 
 @pytest.fixture(scope="session")

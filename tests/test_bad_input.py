@@ -96,6 +96,62 @@ def test_missing_wav_is_one_clear_error(tmp_path: Path) -> None:
     assert "no such file" in line
 
 
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    proc = run_voiceos(*demo_args(folder, tmp_path))
+    line = assert_one_clear_error(proc, folder)
+    assert line == f"voiceos: error: {folder} is a directory, not an audio file"
+    assert proc.returncode == 4  # AudioInputError
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_wav_with_zero_frames_in_its_header_is_one_clear_error(tmp_path: Path) -> None:
+    wav = write_pcm16(tmp_path / "zero-frames.wav", np.zeros(0, np.float32))
+    line = assert_one_clear_error(run_voiceos(*demo_args(wav, tmp_path)), wav)
+    assert line == f"voiceos: error: {wav}: the file holds no audio samples"
+
+
+def test_a_header_without_its_data_says_the_file_was_cut_short(tmp_path: Path) -> None:
+    wav = BROKEN["header-without-data"](tmp_path / "header-only.wav")
+    line = assert_one_clear_error(run_voiceos(*demo_args(wav, tmp_path)), wav)
+    assert line.endswith("holds no audio samples (it ends after its header, which promises 2.9 s)"), line
+
+
+def truncated_wav(path: Path, promised_s: float = 2.9, present_s: float = 0.7) -> Path:
+    """A 16-bit mono WAV whose header promises `promised_s` of audio, cut after `present_s` of it."""
+    rng = np.random.default_rng(4)
+    write_pcm16(path, (0.2 * rng.standard_normal(int(promised_s * 16000))).astype(np.float32))
+    data = path.read_bytes()
+    return _write(path, data[: 44 + 2 * int(present_s * 16000)])
+
+
+def test_a_truncated_wav_is_used_with_a_warning(tmp_path: Path) -> None:
+    wav = truncated_wav(tmp_path / "x.wav")
+    warnings: list[str] = []
+    samples, info = read_wav(wav, warn=warnings.append)
+    assert warnings == [f"warning: {wav} is truncated: 0.7 s of 2.9 s present; using what is there"]
+    assert info.truncated and len(samples) == int(0.7 * 16000) and info.duration == pytest.approx(0.7)
+    whole = write_pcm16(tmp_path / "whole.wav", np.zeros(16000, np.float32))
+    read_wav(whole, warn=warnings.append)
+    assert len(warnings) == 1, "a whole file gives no warning"
+
+
+@pytest.mark.parametrize("command", ["demo", "bench"])
+def test_the_truncation_warning_is_one_status_line_as_the_input_is_read(command: str, tmp_path: Path) -> None:
+    """Both commands read every file before loading a model: a bad file after the truncated one stops the run
+    there, so the warning line is seen without the models."""
+    wav = truncated_wav(tmp_path / "x.wav")
+    bad = _write(tmp_path / "second.wav", b"RIFF....WAVEfmt nonsense")
+    args = ([command, "--fast", "--no-play", "--input", str(wav), str(bad)] if command == "demo"
+            else [command, str(wav), str(bad)])
+    proc = run_voiceos(*args, "--log-dir", str(tmp_path / "log"))
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[0] == f"voiceos: warning: {wav} is truncated: 0.7 s of 2.9 s present; using what is there"
+    assert len(lines) == 2 and lines[1].startswith("voiceos: error:") and bad.name in lines[1], proc.stderr
+
+
 def test_one_bad_file_among_good_ones_is_named(tmp_path: Path) -> None:
     bad = _write(tmp_path / "second.wav", b"RIFF....WAVEfmt nonsense")
     proc = run_voiceos("demo", "--fast", "--no-play", "--input", str(SOURCE), str(bad),

@@ -3,59 +3,17 @@ devices (voiceos.audio.virtual_devices) — what it heard, what it said out loud
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, references
+from conftest import Chat, count, records, references, wait_until
 
 pytestmark = [pytest.mark.models, pytest.mark.pulse]
-
-
-def records(log_dir: Path) -> list[dict]:
-    out = []
-    for path in sorted(log_dir.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            out.append(json.loads(line))  # every line must be whole JSON
-    return out
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def count(log_dir: Path, kind: str) -> int:
-    return sum(r["type"] == kind for r in records(log_dir))
-
-
-class Chat:
-    """`voiceos chat` as a subprocess on the rig's virtual microphone and speaker."""
-
-    def __init__(self, rig, tmp: Path) -> None:  # type: ignore[no-untyped-def]
-        self.log_dir = tmp / "logs"
-        self.out = (tmp / "chat.out").open("w")
-        self.err_path = tmp / "chat.err"
-        self.proc = subprocess.Popen([sys.executable, "-m", "voiceos", "chat", "--log-dir", str(self.log_dir)],
-                                     env=rig.env(), stdout=self.out, stderr=self.err_path.open("w"), cwd=ROOT)
-        wait_until(lambda: self.log_dir.exists() and count(self.log_dir, "ready") == 1, 240, "voiceos chat to be ready")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(timeout=30)
-        return self.proc.returncode
 
 
 @pytest.fixture

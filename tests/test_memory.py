@@ -102,3 +102,18 @@ def test_an_interrupted_reply_is_remembered_as_cut_off() -> None:
     conv.add("Tell me a story.", "Once upon a time, there was a", interrupted=True)
     assert conv.exchanges[-1].reply.endswith("—")
     assert conv.exchanges[-1].interrupted
+
+
+def test_a_reply_cut_before_a_word_leaves_no_empty_turn_of_hers() -> None:
+    """Nothing of hers was heard: the history shows no reply (a bare dash there is copied by the model
+    from then on), and the user's words are answered with their next turn."""
+    conv = conversation()
+    conv.add("Drop the two when you add the figures.", "", interrupted=True)
+    assert conv.exchanges == []
+    prompt = conv.prompt("A thin stripe runs down the middle.")
+    assert "Drop the two when you add the figures. A thin stripe runs down the middle." in prompt
+    assert "—" not in prompt
+    assert prompt.startswith(conv.prefix())
+    conv.add("A thin stripe runs down the middle.", "Oh, like a road at night.")
+    assert conv.exchanges[-1].user == "Drop the two when you add the figures. A thin stripe runs down the middle."
+    assert conv.unanswered == ""

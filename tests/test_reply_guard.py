@@ -1,12 +1,15 @@
 """The reply guard with a scripted LLM (the logic under test, not the model): a reply that breaks character
 or copies an earlier one is written again when nobody can have heard it yet, and carried on from what was
-heard when some of it already went to the speaker — never left cut off mid-sentence."""
+heard when some of it already went to the speaker. Only when the last attempt misses too is the reply cut
+where that miss began, and its record says so (`cut_by` "guard")."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
 
 from voiceos.llm.prompt_format import CHATML
 from voiceos.measure.clock import SessionClock
@@ -160,3 +163,41 @@ def test_the_copy_blocker_bars_the_next_word_of_an_earlier_sentence_after_three_
     assert banned("I'm glad to see you.") == set(), "a new sentence starts the count again"
     assert banned("I'm glad to see you. It's always nice") == {" to"}, "a sentence after the first is matched too"
     assert banned("Oh, I'm glad you're") == set(), "only a sentence that starts the same way is a copy"
+
+
+# --- when the guard gives up: the reply is cut, and the record says so -------------------------------------
+
+
+def test_a_miss_on_the_last_attempt_cuts_the_reply_where_it_began() -> None:
+    out_of_character = "That's a tough one, and as an AI I cannot say."
+    job, voice, llm = speak([out_of_character] * 3, heard_after=None)
+    assert len(llm.prompts) == 3 and llm.barred[2], "the last attempt was asked not to write it, but did"
+    assert job.guard_hits == ["as an ai"] * 3
+    assert job.guard_cut, "the guard gave up: the reply is cut short"
+    assert voice.said == ["That's,"] and job.reply_text == "That's", "what she said stands; the rest is dropped"
+
+
+def test_a_reply_the_guard_mended_is_not_marked_as_cut() -> None:
+    job, _, _ = speak(["That's a tough one, but I'm happy to help you with that.",
+                       " a tough one, and I hope the dog is fine."], heard_after=1)
+    assert job.guard_hits and not job.guard_cut
+    job, _, _ = speak(["Oh, poor little dog! Is it hurt?"], heard_after=None)
+    assert not job.guard_hits and not job.guard_cut
+
+
+def test_a_reply_cut_by_the_guard_is_recorded_as_cut_by_the_guard_not_as_interrupted() -> None:
+    from voiceos.loop.record import CutBy
+    from voiceos.testing import Lexicon, run_conversation, silence
+    from voiceos.testing import ScriptedLlm as LoopLlm
+
+    lex = Lexicon()
+    audio = np.concatenate([lex.speech("I like the sea."), silence(4.0)])
+    llm = LoopLlm(reply_to=lambda _said: "Oh, I love the sea, and as an AI I like the waves.")
+    run = run_conversation(audio, lex, llm=llm)
+    (logged,) = run.of_type("turn")
+    assert logged["reply"]["cut_by"] == "guard"
+    (turn,) = run.turns
+    assert turn.reply.cut_by == CutBy.GUARD and not turn.reply.interrupted, "nobody stopped her: the guard did"
+    assert turn.reply.text == "Oh, I love the sea," and turn.reply.guard_hits == ["as an ai"] * 3
+    assert turn.reply.cut_reason == "cut by the reply guard"
+    assert run.result.interrupted == 0

@@ -171,3 +171,50 @@ def test_report_on_a_file_that_is_not_a_log_is_a_clear_error(kind: str, tmp_path
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("WARNING")]
     assert len(lines) == 1 and str(path) in lines[0], proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+# --- why a reply was cut short, in the report and the chat printer (no models) ------------------------------
+
+
+def test_the_report_and_the_printer_say_why_a_reply_was_cut_short() -> None:
+    import io
+
+    from rich.console import Console
+
+    from voiceos.commands.printer import ConsolePrinter
+    from voiceos.commands.report import session_summary, turns_table
+    from voiceos.loop.record import TurnRecord, turns_of
+
+    def turn(n: int, text: str, **reply: Any) -> dict[str, Any]:
+        fields = TurnRecord(turn=n).fields()
+        fields["reply"].update(text=text, **reply)
+        return {"type": "turn", "t": float(n), **fields}
+
+    old = turn(1, "Once upon a", interrupted=True)
+    del old["reply"]["cut_by"]  # a log written before `cut_by`
+    records = [old, turn(2, "Oh, I love the sea,", cut_by="guard"),
+               turn(3, "Well, the", interrupted=True, cut_by="barge_in"),
+               turn(4, "Mm,", interrupted=True, cut_by="ctrl_c"), turn(5, "Lovely.")]
+    turns = turns_of(json.loads(json.dumps(r)) for r in records)  # as read back from a log
+    assert [t.reply.cut_by for t in turns] == [None, "guard", "barge_in", "ctrl_c", None]
+    assert [t.reply.cut_reason for t in turns] == ["interrupted", "cut by the reply guard", "interrupted",
+                                                   "stopped with Ctrl-C", None]
+
+    console = Console(file=io.StringIO(), width=220)
+    console.print(turns_table(turns))
+    replies = console.file.getvalue()  # type: ignore[attr-defined]
+    for note in ("Once upon a [interrupted]", "Oh, I love the sea, [cut by the reply guard]",
+                 "Well, the [interrupted]", "Mm, [stopped with Ctrl-C]"):
+        assert note in replies, replies
+    assert "Lovely. [" not in replies
+    summary = session_summary(turns)
+    assert summary["interrupted"] == "3" and summary["cut by the reply guard"] == "1"
+
+    out = io.StringIO()
+    printer = ConsolePrinter(out)
+    for t in turns[1:3] + turns[4:]:
+        printer.replied(t.reply.text, t)
+    said = [line for line in out.getvalue().splitlines() if line.startswith("samantha")]
+    assert said[0].startswith("samantha › Oh, I love the sea, [cut by the reply guard]   (voice-to-voice")
+    assert said[1].startswith("samantha › Well, the [interrupted]   ")
+    assert said[2].startswith("samantha › Lovely.   ")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from voiceos.config import Config
+from voiceos.loop.record import CutBy
 from voiceos.loop.turn_state import TurnState, Utterance
 from voiceos.testing import Lexicon, ScriptedLlm, run_conversation, silence
 from voiceos.think.jobs import ReplyJob
@@ -26,6 +27,7 @@ def test_a_turn_is_heard_answered_and_recorded_with_every_word_and_pause() -> No
     assert [w.word for w in turn.user.words] == ["I", "like", "the", "sea."]
     assert turn.pauses.gaps_ms == pytest.approx([100, 400, 200], abs=15)
     assert turn.reply.text == "Oh, that sounds lovely. Tell me more?" and not turn.reply.interrupted
+    assert turn.reply.cut_by is None and run.of_type("turn")[0]["reply"]["cut_by"] is None
     assert turn.user.speech_end == pytest.approx(0.3 + 4 * 0.3 + 0.7, abs=0.02)
     assert turn.timings_ms.voice_to_voice is not None and turn.timings_ms.voice_to_voice > 0
     assert run.result.turns == 1 and run.of_type("ready") and run.records[-1]["type"] == "session_end"
@@ -70,6 +72,8 @@ def test_talking_over_her_stops_her_and_the_new_words_are_the_next_turn() -> Non
     first, second = run.turns
     assert [w.word for w in first.user.words] == ["Tell", "me", "a", "story."]  # timed, though cut off
     assert first.reply.interrupted and 0 < len(first.reply.text.split()) < len(LONG_REPLY.split())
+    assert first.reply.cut_by == CutBy.BARGE_IN and run.of_type("turn")[0]["reply"]["cut_by"] == "barge_in"
+    assert second.reply.cut_by is None and not second.reply.interrupted
     assert first.reply.generated == LONG_REPLY
     assert run.of_type("barge_in")[0]["spoken"] == first.reply.text
     assert second.user.text == "Wait, stop please." and second.reply.text == "Oh, sorry. Go ahead."

@@ -109,6 +109,10 @@ class Playback(Protocol):
 
     def played_samples(self, reply_id: int) -> int: ...
 
+    def forget_before(self, reply_id: int) -> None:
+        """Let go of what is kept about replies older than `reply_id`."""
+        ...
+
     def stop(self) -> None:
         """Drop everything queued (she is talked over); silence from the next block."""
         ...

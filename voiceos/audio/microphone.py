@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import threading
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from voiceos.measure.clock import SessionClock
 log = logging.getLogger(__name__)
 
 STALL_S = 2.0  # an input stream silent this long (no blocks at all, not quiet audio) has lost its device
+FIRST_BLOCK_S = 5.0  # an input stream that opens but delivers nothing this long is not a microphone
 
 
 class MicrophoneSource:
@@ -40,16 +42,29 @@ class MicrophoneSource:
         self._stream: Any = None
         self._rate = SAMPLE_RATE
         self._last_block = time.perf_counter()
+        self._opened_at = time.perf_counter()
         self._overflows_reported = 0
         self._received = 0  # samples received from the device
         self._origins: collections.deque[float] = collections.deque(maxlen=300)
+        self._delivering = threading.Event()
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         if getattr(status, "input_overflow", False):
             self.overflows += 1
         self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter()))
+        self._delivering.set()
 
     def start(self) -> None:
+        """Open the stream and return once it delivers audio (ready means ready: nothing is said into a
+        microphone that is not yet there). Every block from the first one on is kept in the queue."""
+        self._open()
+        if not self._delivering.wait(FIRST_BLOCK_S):
+            self.close()
+            raise DeviceError(f"the input device opened but delivered no audio in {FIRST_BLOCK_S:.0f} s; "
+                              "see `voiceos devices`")
+        log.info("microphone delivering after %.0f ms", 1000 * (time.perf_counter() - self._opened_at))
+
+    def _open(self) -> None:
         import sounddevice as sd
 
         for rate in (SAMPLE_RATE, None):
@@ -63,6 +78,7 @@ class MicrophoneSource:
                     samplerate=rate, channels=1, dtype="float32", blocksize=blocksize,
                     device=self.device, callback=self._callback, latency="low",
                 )
+                self._opened_at = time.perf_counter()
                 stream.start()
                 self._stream = stream
                 self._last_block = time.perf_counter() + 3.0  # grace for the first block
@@ -80,7 +96,9 @@ class MicrophoneSource:
             samples, perf_t = self._queue.get(timeout=timeout)
         except queue.Empty:
             silent_for = time.perf_counter() - self._last_block
-            if (self._stream is not None and not self._stream.active) or silent_for > STALL_S:
+            if self._stream is not None and not self._stream.active:
+                raise DeviceError("the input device stopped: its stream ended (unplugged?)") from None
+            if silent_for > STALL_S:
                 raise DeviceError(
                     f"the input device stopped delivering audio ({silent_for:.1f} s without a block; unplugged?)"
                 ) from None
@@ -110,10 +128,19 @@ class MicrophoneSource:
     def finished(self) -> bool:
         return False
 
+    def reopen(self) -> None:
+        """A new stream on the same device (the default: whatever the system now offers); the sample
+        clock starts over. Raises DeviceError when there is nothing to open."""
+        self.close()
+        self._received = 0
+        self._origins.clear()
+        self._delivering.clear()
+        self.start()
+
     def close(self) -> None:
         if self._stream is not None:
             try:
-                self._stream.stop()
+                self._stream.abort()  # input has nothing to drain; a dead stream must not be waited for
                 self._stream.close()
             except Exception as exc:  # the device may already be gone
                 log.debug("closing input stream: %s", exc)

@@ -49,6 +49,13 @@ class PlaybackQueue:
             prog.chunk_bounds.append((prog.queued, text))
             self._chunks.append((reply_id, samples.astype(np.float32, copy=False)))
 
+    def forget_before(self, reply_id: int) -> None:
+        """Let go of the bookkeeping of replies older than `reply_id` (nothing of them is queued any more)."""
+        with self._lock:
+            queued = {r for r, _ in self._chunks}
+            for old in [r for r in self.progress if r < reply_id and r not in queued]:
+                del self.progress[old]
+
     def played_samples(self, reply_id: int) -> int:
         """How many of this reply's samples have gone to the device."""
         prog = self.progress.get(reply_id)
@@ -139,10 +146,24 @@ class Speaker(PlaybackQueue):
     def alive(self) -> bool:
         return self._stream is not None and self._stream.active and not self._stream.stopped
 
+    def reopen(self) -> None:
+        """A new stream on the same device (the default: wherever the system now sends sound); what was
+        queued is dropped. Raises DeviceError when there is no device to open."""
+        self.close()
+        with self._lock:
+            self._chunks.clear()
+            self._offset = 0
+            self._origins.clear()
+            self._handed = 0
+        self.start()
+
     def close(self) -> None:
         if self._stream is not None:
             try:
-                self._stream.stop()
+                if not self.alive():  # a dead stream: do not wait for buffers to drain
+                    self._stream.abort()
+                else:
+                    self._stream.stop()
                 self._stream.close()
             except Exception as exc:
                 log.debug("closing output stream: %s", exc)

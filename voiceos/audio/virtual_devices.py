@@ -81,6 +81,15 @@ class PulseRig:
     def unload(self, module_id: str) -> None:
         self.pactl("unload-module", module_id)
 
+    def remove_sink(self, name: str) -> None:
+        """Unload the module that made sink `name` (a device unplugged); its monitor source goes with it."""
+        for line in self.pactl("list", "short", "modules").splitlines():
+            module_id, _, rest = line.partition("\t")
+            if f"sink_name={name} " in rest + " ":
+                self.unload(module_id)
+                return
+        raise DeviceError(f"no module made a sink named {name}")
+
     def play(self, wav: Path, sink: str = "vmic") -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(["paplay", f"--device={sink}", str(wav)], env=self.env())
         self._children.append(proc)

@@ -39,14 +39,16 @@ class WavSource:
 
     def __init__(
         self, clock: SessionClock, turns: Sequence[WavTurn], *, realtime: bool = True,
-        gap_s: float = 0.6, tail_s: float = 3.0, max_wait_s: float = 60.0,
+        gap_s: float = 0.6, tail_s: float = 3.0, max_wait_s: float | None = None,
     ) -> None:
         self.clock = clock
         self.turns = list(turns)
         self.realtime = realtime
         self.gap_s = gap_s
         self.tail_s = tail_s
-        self.max_wait_s = max_wait_s
+        # how long a turn waits for her answer before the next is fed: faster than real time (tests, a busy
+        # CI machine) timings mean nothing, so only a hung reply should move it on
+        self.max_wait_s = max_wait_s if max_wait_s is not None else (60.0 if realtime else 600.0)
         self.overflows = 0
         self._queue: queue.Queue[AudioChunk] = queue.Queue(maxsize=0 if realtime else 64)
         self._turn_done = threading.Event()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from voiceos.audio.device_watch import DeviceWatch
 from voiceos.audio.devices import check_default_device
 from voiceos.audio.microphone import MicrophoneSource
 from voiceos.audio.speaker import Speaker, VirtualSpeaker
@@ -11,6 +12,7 @@ from voiceos.commands.console import session_closed, status
 from voiceos.commands.printer import ConsolePrinter
 from voiceos.config import Config
 from voiceos.errors import DeviceError
+from voiceos.loop.device_changes import DeviceChanges, OnDeviceLoss
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 
@@ -37,9 +39,15 @@ def chat(config: Config) -> int:
     with session_closed(session, ctrl_c_ends=True):  # Ctrl-C is how a chat ends: a clean exit, not an error
         source = MicrophoneSource(session.clock, config.audio.input_device)
         speaker = open_speaker(session, config.audio.output_device, required=True)
-        status(f"listening — talk to Samantha (Ctrl-C to end). Log: {session.log.path}")
+        assert isinstance(speaker, Speaker)  # required=True: a real device or a DeviceError
+        devices = DeviceChanges(OnDeviceLoss(config.audio.on_device_loss), source, speaker, session.log,
+                                notify=status, watch=DeviceWatch.start_if_possible())
+        status(f"opening the microphone… (log: {session.log.path})")
+        options = LoopOptions(config.session.mode, printer=ConsolePrinter(),
+                              on_ready=lambda: status("listening — talk to Samantha (Ctrl-C to end)"))
         try:
-            session.converse(source, speaker, LoopOptions(config.session.mode, printer=ConsolePrinter()))
+            session.converse(source, speaker, options, devices)
         finally:
+            devices.close()
             speaker.close()
     return 0

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from voiceos import __version__
-from voiceos.config import Config, load_config
+from voiceos import __version__, interrupts
+from voiceos.config import THREADS, Allowed, Config, check, cpu_cores, load_config, validate
 from voiceos.errors import VoiceosError
 from voiceos.offline import enforce_offline
 
@@ -20,7 +20,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-dir", type=Path, help="where session logs go (default: the user data folder)")
     p.add_argument("--config", type=Path,
                    help="a TOML config file (sections: audio, vad, endpoint, stt, llm, tts, session)")
-    p.add_argument("--threads", type=int, help="CPU threads for STT and LLM")
+    p.add_argument("--threads", type=int, help=f"CPU threads for STT and LLM (1 to {cpu_cores()}, the cores)")
     p.add_argument("--recalibrate", action="store_true", help="measure this machine's LLM rates again")
     p.add_argument("--naive", action="store_true", help="no thinking in the pauses: the plain cascade")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--input-device", help="input device (index or part of its name)")
     p.add_argument("--output-device", help="output device (index or part of its name)")
+    p.add_argument("--on-device-loss", choices=["follow", "stop"],
+                   help="when the microphone or speaker goes away: follow the new default with a notice "
+                        "(the default) or stop the session")
 
     p = sub.add_parser("demo", help="the offline demo: WAV files in, spoken replies out")
     _common(p)
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("wavs", type=Path, nargs="*", help="WAV files (default: --corpus, else a built-in corpus)")
     p.add_argument("--corpus", type=Path, help="a folder of WAV files (with transcripts.tsv, optional)")
-    p.add_argument("--runs", type=int, default=1, help="repeat the corpus N times")
+    p.add_argument("--runs", type=int, default=1, help="repeat the corpus N times (N >= 1)")
     p.add_argument("--mode", choices=["streaming", "naive", "both"], default="streaming")
     p.add_argument("--conversation", action="store_true", help="one conversation across utterances")
     p.add_argument("--play", action="store_true", help="play replies on the default output device")
@@ -90,8 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_config(args: argparse.Namespace) -> Config:
+# number options checked like config values (one line, exit code 2) before anything is loaded
+_BOUNDED_OPTIONS = {"threads": THREADS, "runs": Allowed(lo=1)}
 
+
+def make_config(args: argparse.Namespace) -> Config:
+    """The command's config: the defaults, the --config file over them, then the flags; checked as a whole."""
+    for name, spec in _BOUNDED_OPTIONS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            check(f"--{name} {value}", value, int, spec)
     config = load_config(getattr(args, "config", None))
     if getattr(args, "llm", None):
         config.llm.model = args.llm
@@ -101,7 +112,7 @@ def make_config(args: argparse.Namespace) -> Config:
         config.session.persona = args.persona
     if getattr(args, "log_dir", None):
         config.session.log_dir = args.log_dir
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         config.stt.threads = config.llm.threads = args.threads
     if getattr(args, "recalibrate", False):
         config.session.recalibrate = True
@@ -111,11 +122,15 @@ def make_config(args: argparse.Namespace) -> Config:
         config.audio.input_device = args.input_device
     if getattr(args, "output_device", None) is not None:
         config.audio.output_device = args.output_device
+    if getattr(args, "on_device_loss", None) is not None:
+        config.audio.on_device_loss = args.on_device_loss
+    validate(config)
     return config
 
 
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()  # before any model library is imported
+    interrupts.install()
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -35,7 +35,7 @@ def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = Fals
 
     if not inputs:
         inputs = [builtin_question(Path(user_cache_dir("voiceos")), config)]
-    turns = [WavTurn(p.name, read_wav(p)[0]) for p in inputs]  # bad files fail here, before models load
+    turns = [WavTurn(p.name, read_wav(p, warn=status)[0]) for p in inputs]  # bad files fail before models load
     engines = load_engines(config, progress=status)
     session = Session(config, engines, kind="demo")
     out_dir.mkdir(parents=True, exist_ok=True)

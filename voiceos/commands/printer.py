@@ -24,6 +24,7 @@ class ConsolePrinter:
     def replied(self, text: str, record: TurnRecord) -> None:
         v2v = record.timings_ms.voice_to_voice
         latency = f"{v2v:.0f} ms" if v2v is not None else "not timed"
-        cut = " [interrupted]" if record.reply.interrupted else ""
+        reason = record.reply.cut_reason
+        cut = f" [{reason}]" if reason else ""
         self._out(f"samantha › {text or '…'}{cut}   (voice-to-voice {latency})")
         self._out(f"           {summary_line(record.pauses)}")

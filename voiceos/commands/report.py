@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from voiceos.commands.console import results_console
 from voiceos.errors import VoiceosError
-from voiceos.loop.record import TurnRecord, turns_of
+from voiceos.loop.record import CutBy, TurnRecord, turns_of
 from voiceos.measure.ledger import TOKENS_PER_PAGE
 from voiceos.measure.session_log import read_log
 from voiceos.measure.stats import fmt, percentile
@@ -67,12 +68,18 @@ def turns_table(turns: list[TurnRecord]) -> Table:
         p, tm = r.pauses, r.timings_ms
         pages = p.could_read_pages
         table.add_row(
-            str(r.turn), r.user.text[:40], r.reply.text[:40] + (" [cut]" if r.reply.interrupted else ""),
+            str(r.turn), escape(r.user.text[:40]), escape(r.reply.text[:40] + _cut(r)),  # words, not markup
             fmt(tm.voice_to_voice), fmt(tm.endpoint), fmt(tm.stt), fmt(tm.llm_first_token),
             fmt(p.all_pauses_s, 2), fmt(p.cpu_idle_s, 2),
             f"{pages:.2f} pages" if pages is not None else "-", f"{p.used_fraction * 100:.0f}%",
         )
     return table
+
+
+def _cut(turn: TurnRecord) -> str:
+    """Why her reply was cut short, as a note after it ("" when she said it all)."""
+    reason = turn.reply.cut_reason
+    return f" [{reason}]" if reason else ""
 
 
 def session_summary(turns: list[TurnRecord]) -> dict[str, str]:
@@ -85,6 +92,7 @@ def session_summary(turns: list[TurnRecord]) -> dict[str, str]:
     return {
         "turns": str(len(turns)),
         "interrupted": str(sum(1 for t in turns if t.reply.interrupted)),
+        "cut by the reply guard": str(sum(1 for t in turns if t.reply.cut_by == CutBy.GUARD)),
         "voice-to-voice p50 / p90 / max (ms)": " / ".join(
             fmt(x) for x in (percentile(v2v, 50), percentile(v2v, 90), max(v2v) if v2v else None)),
         "speech (s)": fmt(sum(p.speech_s for p in pauses), 2),

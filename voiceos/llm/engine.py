@@ -26,7 +26,8 @@ from typing import TypeVar
 import numpy as np
 
 from voiceos.config import LlmConfig
-from voiceos.errors import Cancelled, ModelError
+from voiceos.errors import Cancelled, ConfigError, ModelError, VoiceosError
+from voiceos.interrupts import interrupts_deferred
 from voiceos.llm import llama_internals
 from voiceos.llm.blockers import CopyBlocker, PhraseBlocker
 from voiceos.llm.model import BACKGROUND_BATCH, REPLY_BATCH, GenerationStats, PrefillResult
@@ -36,6 +37,8 @@ from voiceos.offline import enforce_offline
 log = logging.getLogger(__name__)
 
 N_BATCH = 128  # llama.cpp's largest batch: REPLY_BATCH fits in one
+# llama-cpp-python's errors once the model file has loaded: the context (n_ctx tokens) could not be made
+_CONTEXT_FAILURES = ("llama_context", "llama_batch")
 
 
 T = TypeVar("T")
@@ -55,7 +58,12 @@ def in_passing_thread(work: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=run, name="llm-once")
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except KeyboardInterrupt:  # llama.cpp must not be torn down under a running thread: let the work end first
+        with interrupts_deferred():
+            thread.join()
+        raise
     if error:
         raise error[0]
     return result[0]
@@ -74,10 +82,12 @@ class LocalLlm:
                 n_batch=N_BATCH, seed=config.seed, verbose=False,
             )
         except Exception as exc:
-            raise ModelError(f"cannot load the GGUF model {path}: {exc}") from exc
+            raise _load_error(path, config, exc) from exc
         self.metadata: dict[str, str] = dict(self._llm.metadata or {})
         self.fmt: PromptFormat = format_for(self.metadata)
-        self.n_ctx = self._llm.n_ctx()
+        # llama.cpp may round the context up (to a multiple of 256), but llama-cpp-python sizes its token
+        # buffer to the n_ctx asked for: that is all a prompt may fill
+        self.n_ctx = min(config.n_ctx, self._llm.n_ctx())
         self._tokenized: dict[str, tuple[int, ...]] = {}
         self._live_logits_at = -1  # n_tokens when the last decode ended (its logits are the current ones)
         self._end_ids = self._single_tokens(("<|im_end|>", "<|endoftext|>", "<end_of_turn>", ".", "?", "!", "...",
@@ -259,6 +269,15 @@ class LocalLlm:
     def reset(self) -> None:
         self._llm.reset()
         self._live_logits_at = -1
+
+
+def _load_error(path: Path, config: LlmConfig, exc: Exception) -> VoiceosError:
+    """The user's error for a model that did not load: a context that could not be made is the config's n_ctx
+    (too large for the memory, or nonsense), not a broken model file."""
+    if isinstance(exc, MemoryError) or any(failure in str(exc) for failure in _CONTEXT_FAILURES):
+        return ConfigError(f"[llm] n_ctx = {config.n_ctx}: llama.cpp cannot make a context of that many tokens "
+                           f"for {path.name} ({str(exc) or 'out of memory'}); choose a smaller n_ctx")
+    return ModelError(f"cannot load the GGUF model {path}: {exc}")
 
 
 def _stop_position(text: str, stops: tuple[str, ...]) -> int | None:

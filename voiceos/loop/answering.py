@@ -1,8 +1,8 @@
 """The answering half of the voice loop: from the moment a turn is committed to its `turn` record.
 
 It watches the active turn's reply (its first sound, its end), drops a turn that held no words, and
-finishes a turn — answered, or cut off by a barge-in or Ctrl-C: the record is built and logged, the
-exchange joins the conversation, the printer shows it, her reply's audio is written.
+finishes a turn — answered, or cut off by a barge-in, Ctrl-C or a lost device (`CutBy`): the record is built
+and logged, the exchange joins the conversation, the printer shows it, her reply's audio is written.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from voiceos.audio.echo_gate import EchoGate
 from voiceos.audio.wav import write_wav
-from voiceos.loop.record import TurnRecord
+from voiceos.loop.record import CutBy, TurnRecord
 from voiceos.loop.turn_record_builder import FinishedTurn, build_turn_record
 from voiceos.loop.turn_state import ActiveTurn, TurnState
 from voiceos.think.jobs import WarmJob
@@ -60,10 +60,10 @@ class Answering:
             if not active.job.transcript.is_empty:
                 printer.heard(active.job.transcript.text)
 
-    def stop(self, active: ActiveTurn) -> TurnRecord | None:
-        """Silence her now and finish the turn as interrupted (what was said is kept)."""
+    def stop(self, active: ActiveTurn, cut_by: CutBy = CutBy.BARGE_IN) -> TurnRecord | None:
+        """Silence her now and finish the turn as interrupted by `cut_by` (what was said is kept)."""
         self.silence(active)
-        return self.finish(active, interrupted=True)
+        return self.finish(active, cut_by)
 
     def check(self) -> None:
         """Note the reply's first sound; finish the turn once every word of it has been played."""
@@ -85,7 +85,7 @@ class Answering:
             return
         if progress is not None and progress.played < progress.queued:
             return
-        self.finish(active, interrupted=False)
+        self.finish(active)
 
     def _drop(self, active: ActiveTurn, reason: str) -> None:
         self.turns.finish()
@@ -94,8 +94,11 @@ class Answering:
                                 speech_start=round(active.utt.speech_start, 4))
         self.parts.source.turn_done()
 
-    def finish(self, active: ActiveTurn, *, interrupted: bool) -> TurnRecord | None:
-        """The turn is over: log its record, remember the exchange, write her reply's audio."""
+    def finish(self, active: ActiveTurn, cut_by: CutBy | None = None) -> TurnRecord | None:
+        """The turn is over: log its record, remember the exchange, write her reply's audio. `cut_by`: what
+        stopped her from outside (the turn is interrupted); None when her reply ran its course (the record
+        still says when the guard cut it short)."""
+        interrupted = cut_by is not None
         self.turns.finish()
         job, responder = active.job, self.parts.responder
         if job.transcript is None or job.transcript.is_empty:
@@ -105,7 +108,7 @@ class Answering:
             self.measures.meter.sample_now()
         # cut off before the worker timed its words (it does so after writing the reply): time them now
         responder.hearing.add_word_times(job, even_if_cancelled=True)
-        record = self._record(active, interrupted)
+        record = self._record(active, cut_by)
         record.t = self.measures.log.write("turn", **record.fields())["t"]
         self.max_lag_s = 0.0
         self.result.turns += 1
@@ -117,18 +120,20 @@ class Answering:
             self.print_heard(active)
             self.options.printer.replied(record.reply.text, record)
         self._write_reply_audio(job.reply_id, interrupted)
+        self.parts.voice.forget_before(job.reply_id)  # a long session keeps no old replies' audio
+        self.parts.speaker.forget_before(job.reply_id)
         self.measures.work.prune(active.utt.speech_start - KEEP_AFTER_ANSWER_S)
         if not interrupted:
             responder.submit(WarmJob(active.utt.utt_id))
         self.parts.source.turn_done()
         return record
 
-    def _record(self, active: ActiveTurn, interrupted: bool) -> TurnRecord:
+    def _record(self, active: ActiveTurn, cut_by: CutBy | None) -> TurnRecord:
         parts, reply_id = self.parts, active.job.reply_id
         conversation = parts.responder.conversation
         return build_turn_record(FinishedTurn(
             turn=self.result.turns + 1, mode=self.options.mode, utt=active.utt, job=active.job,
-            interrupted=interrupted, progress=parts.speaker.progress.get(reply_id),
+            stopped_by=cut_by, progress=parts.speaker.progress.get(reply_id),
             voiced=parts.voice.reply(reply_id), decided_t=active.utt.end_t or self.measures.clock.now(),
             timed=parts.source.realtime, max_lag_s=self.max_lag_s, gate=self.gate,
             input_overflows=parts.source.overflows, output_underflows=parts.speaker.underflows,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from voiceos.config import Config
 from voiceos.listen.turn_detector import Phase, TurnDetector
 from voiceos.loop.answering import Answering
+from voiceos.loop.record import CutBy
 from voiceos.loop.turn_state import MERGE_WITHIN_S, ActiveTurn, TurnState
 from voiceos.measure.clock import SessionClock
 from voiceos.measure.session_log import SessionLog
@@ -89,6 +90,6 @@ class GoingOn:
         if active is None:
             return
         stopped_at = self.clock.now()
-        record = self.answering.stop(active)
+        record = self.answering.stop(active, CutBy.BARGE_IN)
         self.log.write("barge_in", reply_id=active.job.reply_id, reason=reason, stopped_at=round(stopped_at, 4),
                        spoken=record.reply.text if record else "")

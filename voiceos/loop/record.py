@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from voiceos.listen.transcript import Word
@@ -27,13 +28,38 @@ class UserSpeech:
     speech_end: float = 0.0  # the end of the last word
 
 
+class CutBy(str, Enum):
+    """Why a reply ended before she had said all she wrote: `ReplyRecord.cut_by`'s values."""
+
+    GUARD = "guard"  # the reply guard gave up on its last attempt: she stopped where the miss began
+    BARGE_IN = "barge_in"  # the user talked over her
+    CTRL_C = "ctrl_c"  # the session was stopped mid-reply
+    DEVICE_LOST = "device_lost"  # an audio device went away (unplugged, its server gone)
+
+
 @dataclass
 class ReplyRecord:
-    text: str = ""  # what was actually spoken (cut where a barge-in stopped it)
-    interrupted: bool = False
+    text: str = ""  # what was actually spoken (cut where she was stopped, or where the guard cut it)
+    interrupted: bool = False  # stopped from outside: a barge-in, Ctrl-C, a lost device (not the guard)
     generated: str = ""  # what was written, spoken or not
     guard_hits: list[str] = field(default_factory=list)  # why attempts were written again
     reply_id: int = 0
+    cut_by: str | None = None  # a `CutBy` value when the reply was cut short, None when she said it all
+
+    @property
+    def cut_reason(self) -> str | None:
+        """Why she did not say all of it, in a few words for a person (None: she did)."""
+        if self.cut_by is None:
+            return "interrupted" if self.interrupted else None  # a log from before `cut_by`
+        return CUT_REASONS.get(self.cut_by, self.cut_by)
+
+
+CUT_REASONS = {  # keyed by value: a record read back from a log holds plain strings
+    CutBy.GUARD.value: "cut by the reply guard",
+    CutBy.BARGE_IN.value: "interrupted",
+    CutBy.CTRL_C.value: "stopped with Ctrl-C",
+    CutBy.DEVICE_LOST.value: "audio device lost",
+}
 
 
 @dataclass

@@ -23,12 +23,14 @@ import numpy as np
 from voiceos import __version__, registry
 from voiceos.audio.interfaces import AudioSource, Playback
 from voiceos.config import SAMPLE_RATE, Config
+from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.listen.smart_turn import SmartTurn, TurnCompletion
 from voiceos.listen.transcriber import Transcriber
 from voiceos.listen.transcript import SpeechRecognizer
 from voiceos.listen.vad import StreamingVad, VoiceActivity, silero_model_path
 from voiceos.llm.engine import LocalLlm, in_passing_thread
 from voiceos.llm.model import LanguageModel
+from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.voice_loop import LoopMeasures, LoopOptions, LoopParts, LoopResult, VoiceLoop
 from voiceos.measure.calibration import cpu_model, load_or_measure
 from voiceos.measure.clock import SessionClock
@@ -40,6 +42,7 @@ from voiceos.speak.tts import Synthesizer
 from voiceos.speak.voice_worker import VoiceWorker
 from voiceos.think.conversation import Conversation
 from voiceos.think.persona import Persona, load_persona
+from voiceos.think.prompt_fitting import check_context
 from voiceos.think.responder import Responder
 
 log = logging.getLogger(__name__)
@@ -81,17 +84,23 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
         progress(f"loading speech recognition ({stt_model.name})…")
     transcriber = Transcriber(stt_model.path, config.stt)
     transcriber.transcribe(np.zeros(SAMPLE_RATE, np.float32), word_timestamps=True)  # warm-up
+    raise_if_interrupted()
     if progress:
         progress(f"loading the language model ({llm_model.name})…")
     llm = LocalLlm(llm_model.path, config.llm)
+    raise_if_interrupted()  # llama.cpp's log callback swallows a Ctrl-C pressed while it loads
+    check_context(llm, persona)  # before any log is opened: n_ctx must hold the persona and a reply
     vad_path = silero_model_path()
     turn_model = registry.resolve(None, "turn")
-    engines = Engines(transcriber, llm, persona, lambda: StreamingVad(vad_path), turn_model=SmartTurn(turn_model.path),
+    smart_turn = SmartTurn(turn_model.path)
+    raise_if_interrupted()
+    engines = Engines(transcriber, llm, persona, lambda: StreamingVad(vad_path), turn_model=smart_turn,
                       models={"stt": _model_entry(stt_model), "llm": _model_entry(llm_model),
                               "llm_format": llm.fmt.name, "vad": str(vad_path), "turn": _model_entry(turn_model)})
     if calibrate:
         engines.rates, engines.rates_measured_now = load_or_measure(
             llm, recalibrate=config.session.recalibrate, progress=progress)
+        raise_if_interrupted()
     return engines
 
 
@@ -140,14 +149,15 @@ class Session:
                     "stt_short_window": config.stt.short_window},
         )
 
-    def converse(self, source: AudioSource, speaker: Playback, options: LoopOptions | None = None) -> LoopResult:
+    def converse(self, source: AudioSource, speaker: Playback, options: LoopOptions | None = None,
+                 devices: DeviceChanges | None = None) -> LoopResult:
         """Run one conversation (fresh memory) until the source ends or Ctrl-C."""
-        with self.open_loop(source, speaker, options) as loop:
+        with self.open_loop(source, speaker, options, devices) as loop:
             return loop.run()
 
     @contextlib.contextmanager
-    def open_loop(self, source: AudioSource, speaker: Playback,
-                  options: LoopOptions | None = None) -> Iterator[VoiceLoop]:
+    def open_loop(self, source: AudioSource, speaker: Playback, options: LoopOptions | None = None,
+                  devices: DeviceChanges | None = None) -> Iterator[VoiceLoop]:
         """A voice loop for one conversation, its workers started and the source open; closed on exit."""
         engines = self.engines
         conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens,
@@ -157,7 +167,7 @@ class Session:
         responder = Responder(engines.transcriber, engines.llm, conversation, voice, self.clock, self.work).start()
         loop = VoiceLoop(
             self.config,
-            LoopParts(source, speaker, engines.make_vad(), responder, voice, engines.turn_model),
+            LoopParts(source, speaker, engines.make_vad(), responder, voice, engines.turn_model, devices),
             LoopMeasures(self.clock, self.log, self.meter, engines.rates, self.work),
             options,
         )
@@ -168,11 +178,16 @@ class Session:
             source.start()
             yield loop
         finally:
-            source.close()
-            responder.close()
-            voice.close()
+            with interrupts_deferred():  # a second Ctrl-C does not leave workers running
+                source.close()
+                responder.close()
+                voice.close()
 
     def close(self, reason: str = "done") -> None:
+        with interrupts_deferred():  # the log's last line is written whole, whatever is pressed
+            self._close(reason)
+
+    def _close(self, reason: str) -> None:
         turns = sum(r.turns for r in self.results)
         self.meter.stop()
         self.log.write("session_end", reason=reason, turns=turns,

@@ -15,6 +15,7 @@ from voiceos.listen.transcript import Transcript, Word
 from voiceos.listen.word_timing import HOP_S, frame_energy_db, refine_words, silence_mask
 from voiceos.loop.record import (
     AudioRecord,
+    CutBy,
     EchoRecord,
     EndpointRecord,
     LlmRecord,
@@ -44,7 +45,7 @@ class FinishedTurn:
     mode: Mode
     utt: Utterance
     job: ReplyJob  # its transcript is known and not empty
-    interrupted: bool
+    stopped_by: CutBy | None  # what stopped her from outside (barge-in, Ctrl-C, a lost device); None: nothing
     progress: ReplyProgress | None  # None when none of the reply reached the speaker
     voiced: VoicedReply
     decided_t: float  # end of turn decided (session clock)
@@ -57,6 +58,17 @@ class FinishedTurn:
     dropped_so_far: int
     n_ctx: int
 
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
+
+    @property
+    def cut_by(self) -> CutBy | None:
+        """Why her reply was cut short: what stopped her, else the guard when it gave up, else None."""
+        if self.stopped_by is not None:
+            return self.stopped_by
+        return CutBy.GUARD if self.job.guard_cut else None
+
 
 def build_turn_record(turn: FinishedTurn, measures: LoopMeasures) -> TurnRecord:
     job, transcript = turn.job, turn.job.transcript
@@ -67,11 +79,12 @@ def build_turn_record(turn: FinishedTurn, measures: LoopMeasures) -> TurnRecord:
     # Speech starts where the VAD heard it, or earlier when Whisper places the first word before that.
     speech_start = min(turn.utt.speech_start, words[0].start) if words else turn.utt.speech_start
     ledger = build_ledger(words, speech_start, turn.decided_t, measures.meter, measures.rates, measures.work)
+    cut_by = turn.cut_by
     return TurnRecord(
         turn=turn.turn, mode=turn.mode.value,
         user=UserSpeech(transcript.text, [_rounded(w) for w in words], round(speech_start, 4), round(speech_end, 4)),
         reply=ReplyRecord(_spoken(turn, progress), turn.interrupted, job.reply_text or " ".join(job.drafted),
-                          list(job.guard_hits), job.reply_id),
+                          list(job.guard_hits), job.reply_id, cut_by.value if cut_by is not None else None),
         timings_ms=_timings(turn, transcript, progress, speech_end),
         endpoint=EndpointRecord(
             round(job.end_probability, 4) if job.end_probability is not None else None,

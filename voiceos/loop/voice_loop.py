@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +23,7 @@ from voiceos.audio.framing import Framer
 from voiceos.audio.interfaces import AudioSource, Playback
 from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE, Config, Mode
 from voiceos.errors import DeviceError
+from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.listen.smart_turn import TurnCompletion
 from voiceos.listen.turn_detector import TurnDetector
 from voiceos.listen.turn_events import (
@@ -34,8 +37,9 @@ from voiceos.listen.turn_events import (
 from voiceos.listen.vad import VoiceActivity
 from voiceos.listen.word_timing import frame_energy_db
 from voiceos.loop.answering import Answering
+from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.going_on import GoingOn
-from voiceos.loop.record import TurnRecord
+from voiceos.loop.record import CutBy, TurnRecord
 from voiceos.loop.turn_state import TurnState, Utterance
 from voiceos.measure.clock import SessionClock
 from voiceos.measure.cpu_meter import CpuMeter
@@ -49,6 +53,7 @@ from voiceos.think.responder import Responder
 log = logging.getLogger(__name__)
 
 LEVEL_BLOCK_S = 0.008  # loudness blocks: four to a VAD frame
+TRANSCRIPT_WAIT_S = 2.0  # on Ctrl-C, how long the words of a turn being transcribed are waited for
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
 
 
@@ -68,6 +73,7 @@ class LoopParts:
     responder: Responder
     voice: VoiceWorker
     turn_model: TurnCompletion | None = None  # the audio end-of-turn model (None: words and LLM alone)
+    devices: DeviceChanges | None = None  # live devices, watched (chat); None: the source and speaker alone
 
 
 @dataclass
@@ -87,6 +93,7 @@ class LoopOptions:
     printer: TurnPrinter | None = None
     out_dir: Path | None = None  # reply WAVs go here
     max_turns: int | None = None
+    on_ready: Callable[[], None] | None = None  # called once the source delivers audio and the loop listens
 
 
 @dataclass
@@ -129,20 +136,25 @@ class VoiceLoop:
 
     def run(self) -> LoopResult:
         self.log.write("ready", mode=self.options.mode.value)
+        if self.options.on_ready is not None:
+            self.options.on_ready()
         try:
             while self._step():
                 pass
         except KeyboardInterrupt:
-            self._abort("stopped", "interrupted by the user (Ctrl-C)")
+            with interrupts_deferred():
+                self._abort("stopped", "interrupted by the user (Ctrl-C)", CutBy.CTRL_C)
             raise
         except DeviceError as exc:
-            self._abort("error", str(exc))
+            self._abort("error", str(exc), CutBy.DEVICE_LOST)
             raise
         return self.result
 
     def _step(self) -> bool:
         """One block of audio (or a timeout) through the loop; False when the conversation is over."""
-        chunk = self.source.read(timeout=0.05)
+        raise_if_interrupted()
+        devices = self.parts.devices
+        chunk = devices.read(timeout=0.05) if devices is not None else self.source.read(timeout=0.05)
         if chunk is not None:
             self.answering.max_lag_s = max(self.answering.max_lag_s, self.clock.now() - chunk.end)
             for frame, t in self.framer.frames(chunk.samples, chunk.start):
@@ -151,7 +163,9 @@ class VoiceLoop:
         self.answering.check()
         if self.turns.utt is None and self.turns.active is None and self.source.heard_nothing():
             self.source.turn_done()  # a WAV turn without speech (silence, noise): on to the next
-        if not self.speaker.alive():
+        if devices is not None:
+            devices.check(self._cut_for_device)
+        elif not self.speaker.alive():
             raise DeviceError("the output device stopped (unplugged?)")
         max_turns = self.options.max_turns
         if max_turns is not None and self.result.turns >= max_turns and self.turns.active is None:
@@ -171,11 +185,21 @@ class VoiceLoop:
             self._on_resume(last_voiced)
         self._on_end(self.detector.close(self.framer.end_t).t)
 
-    def _abort(self, kind: str, why: str) -> None:
-        """Stop speaking, keep what was said: the reply in flight is logged as interrupted."""
+    def _cut_for_device(self) -> None:
+        """Her reply in flight stops where it is: the device it was going to moved or went away."""
         active = self.turns.active
         if active is not None:
-            self.answering.stop(active)
+            self.answering.stop(active, CutBy.DEVICE_LOST)
+
+    def _abort(self, kind: str, why: str, cut_by: CutBy) -> None:
+        """Stop speaking, keep what was said: the reply in flight is logged as interrupted by `cut_by`. A
+        turn whose words are still being transcribed gets a moment for them: they belong in its record."""
+        active = self.turns.active
+        if active is not None:
+            deadline = time.monotonic() + TRANSCRIPT_WAIT_S
+            while active.job.transcript is None and not active.job.finished.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.answering.stop(active, cut_by)
         else:
             self.speaker.stop()
         self.log.write(kind, message=why)
@@ -262,6 +286,7 @@ class VoiceLoop:
             job = self._reply_job(utt, speculative=False)
             self.responder.submit(job)
         self.voice.commit(job.reply_id, whole=job.naive)
+        self.log.write("turn_end", utterance=utt.utt_id, reply_id=job.reply_id, speech_end=round(t, 4))
         active = self.turns.commit(utt, job, self.clock.now())
         if job.transcript is not None:
             self.answering.print_heard(active)

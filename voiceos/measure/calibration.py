@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from voiceos.interrupts import raise_if_interrupted
 from voiceos.llm.engine import LocalLlm, in_passing_thread
 from voiceos.measure.ledger import Rates
 
@@ -74,12 +75,14 @@ def measure(llm: LocalLlm, progress: Callable[[str], None] | None = None) -> Rat
     llm.reset()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i in range(0, READ_TOKENS, 64):
+        raise_if_interrupted()  # this runs on a passing thread, which Ctrl-C does not reach otherwise
         llm.evaluate(tokens[i : i + 64])
     read_wall, read_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     if progress:
         progress(f"calibrating {llm.model_name}: decoding…")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i in range(DECODE_TOKENS):
+        raise_if_interrupted()
         llm.evaluate([tokens[READ_TOKENS + i]])
     dec_wall, dec_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     llm.reset()

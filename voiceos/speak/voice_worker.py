@@ -91,6 +91,12 @@ class VoiceWorker:
         with self._lock:
             return self.replies.setdefault(reply_id, VoicedReply())
 
+    def forget_before(self, reply_id: int) -> None:
+        """Let go of the audio of replies older than `reply_id` (their turns are logged and written)."""
+        with self._lock:
+            for old in [r for r in self.replies if r < reply_id]:
+                del self.replies[old]
+
     def say(self, reply_id: int, clause: str) -> None:
         voiced = self.reply(reply_id)
         with self._lock:

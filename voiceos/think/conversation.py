@@ -9,10 +9,12 @@ them are gone.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voiceos.llm.prompt_format import PromptFormat
+from voiceos.think.guard import EARLIER_REPLIES_CHECKED
 from voiceos.think.persona import Persona
 
 _NAME = re.compile(r"\b(?:my name is|my name's|call me|i'm called|i am called)\s+([A-Z][a-z]+)", re.I)
@@ -41,6 +43,9 @@ class Conversation:
     exchanges: list[Exchange] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
     dropped: int = 0  # exchanges dropped so far
+    unanswered: str = ""  # the user's words of turns she was cut off from before saying anything
+    said: deque[str] = field(default_factory=lambda: deque(maxlen=EARLIER_REPLIES_CHECKED))  # her replies, kept
+    # past the history: a question asked again after its exchange was let go still gets a new answer
 
     def facts_text(self) -> str:
         if not self.facts:
@@ -58,8 +63,17 @@ class Conversation:
 
     def add(self, user: str, reply: str, interrupted: bool = False) -> None:
         self.learn(user)
-        shown = reply if not interrupted else (reply.rstrip(" ,.") + " —" if reply else "—")
+        if interrupted and not reply:
+            # Cut off before a word of hers was heard: no exchange of hers to show (a bare "—" in the history
+            # has the model answer "—" from then on); the user's words go in front of their next turn.
+            self.unanswered = f"{self.unanswered} {user}".strip()
+            return
+        user = f"{self.unanswered} {user}".strip()
+        self.unanswered = ""
+        shown = reply if not interrupted else reply.rstrip(" ,.") + " —"
         self.exchanges.append(Exchange(user, shown, interrupted))
+        if reply:
+            self.said.append(reply)
         self._fit()
 
     def _turns(self) -> list[tuple[str, str]]:
@@ -83,7 +97,8 @@ class Conversation:
     def prompt(self, user_text: str, *, final: bool = True) -> str:
         # Facts go in front of the newest user turn, not into the system text: the persona and history
         # before them stay byte-identical, so llama.cpp keeps them evaluated from turn to turn.
-        return self.fmt.render(self.persona.system, self._turns(), self.facts_text() + user_text, close_user=final)
+        said = f"{self.unanswered} {user_text}" if self.unanswered and user_text else self.unanswered or user_text
+        return self.fmt.render(self.persona.system, self._turns(), self.facts_text() + said, close_user=final)
 
     def prefix(self) -> str:
         """Everything before the new user's words: what can be evaluated while waiting."""

@@ -10,7 +10,7 @@ from voiceos.listen.transcript import normalise
 ATTEMPTS = 3  # a reply that misses (out of character, a copy) is written again, this many times in all
 SMALL_TALK_SENTENCES = 2  # a reply's length in sentences...
 DETAIL_SENTENCES = 6  # ...unless the user asks for detail
-EARLIER_REPLIES_CHECKED = 4  # a reply must not copy these many most recent replies
+EARLIER_REPLIES_CHECKED = 20  # a reply must not copy these many most recent replies (history kept or not)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SENTENCE_ENDS = re.compile(r"[.!?]+(\s|$)")
 _DETAIL = re.compile(r"\b(explain|tell me (more|about)|in detail|describe|story|how does|why does|walk me)\b", re.I)

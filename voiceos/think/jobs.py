@@ -67,6 +67,7 @@ class ReplyJob(HearingJob):
     prompt_text: str = ""  # the user's words as the LLM read them (`steady_words`); memory keeps these
     drafted: list[str] = field(default_factory=list)  # clauses written so far (spoken only once committed)
     guard_hits: list[str] = field(default_factory=list)
+    guard_cut: bool = False  # the guard gave up on the last attempt: the reply ends where that miss began
     stats: GenerationStats = field(default_factory=GenerationStats)
     error: str = ""
     finished: threading.Event = field(default_factory=threading.Event)

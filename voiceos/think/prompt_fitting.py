@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 
+from voiceos.errors import ConfigError
 from voiceos.listen.transcript import normalise
 from voiceos.llm.model import LanguageModel
 from voiceos.think.conversation import Conversation
+from voiceos.think.persona import Persona
 
 CONTEXT_MARGIN_TOKENS = 8  # room kept free besides a whole reply
 _CLOSING_PUNCTUATION = " .?!,;:"
@@ -33,8 +35,27 @@ def steady_words(read: list[str], heard: list[str]) -> list[str]:
     return read[:same] + heard[same:] if same > 0 else list(heard)
 
 
+def context_needed(llm: LanguageModel, persona: Persona) -> int:
+    """The fewest context tokens a reply needs: the persona's prompt (system text and examples, no history, no
+    words yet), a whole reply and the margin."""
+    persona_prompt = Conversation(persona, llm.fmt, llm.count_tokens, history_budget=0).prompt("")
+    return len(llm.tokenize(persona_prompt)) + llm.config.max_reply_tokens + CONTEXT_MARGIN_TOKENS
+
+
+def check_context(llm: LanguageModel, persona: Persona) -> None:
+    """Raise `ConfigError` when the LLM's context cannot hold the persona's prompt and a whole reply."""
+    needed = context_needed(llm, persona)
+    if llm.n_ctx < needed:
+        raise ConfigError(
+            f"[llm] n_ctx = {llm.config.n_ctx}: too small for the persona {persona.name} and a reply of "
+            f"[llm] max_reply_tokens = {llm.config.max_reply_tokens}: needs at least {needed} tokens")
+
+
 class PromptFitter:
+    """The prompts jobs read, fitted into the LLM's context (which must hold the persona and a whole reply)."""
+
     def __init__(self, llm: LanguageModel, conversation: Conversation) -> None:
+        check_context(llm, conversation.persona)
         self.llm = llm
         self.conversation = conversation
         self.lock = threading.Lock()

@@ -2,7 +2,8 @@
 
 A reply is written in up to `ATTEMPTS` attempts. An attempt that breaks character or copies an earlier reply
 is a miss: written again from scratch when nobody can have heard it yet (`Outcome.AGAIN`), carried on from
-what was heard when some of it already went to the speaker (`Outcome.GO_ON`). Words that may still grow
+what was heard when some of it already went to the speaker (`Outcome.GO_ON`). A miss on the last attempt
+cuts the reply where the miss began (`ReplyJob.guard_cut`): what was said stands. Words that may still grow
 into a banned phrase ("I'm happy …" → "to help") are held until the words after them settle it.
 """
 
@@ -19,7 +20,6 @@ from voiceos.speak.splitter import ClauseSplitter, voiced
 from voiceos.think.conversation import Conversation
 from voiceos.think.guard import (
     ATTEMPTS,
-    EARLIER_REPLIES_CHECKED,
     max_sentences,
     repeats_earlier,
     sentence_count,
@@ -91,7 +91,8 @@ class _Attempt:
         self.heard = heard
         self.spoken: list[str] = list(heard)
         self.sentences = sentence_count(" ".join(heard))
-        self.earlier = [e.reply for e in writer.conversation.exchanges[-EARLIER_REPLIES_CHECKED:]]  # not to copy
+        self.earlier = list(writer.conversation.said)  # not to copy
+        self.user_text = job.transcript.text if job.transcript is not None else ""  # not to say back
         self.whole: list[str] = []  # the plain cascade: spoken only when the whole reply is written
         self.copies_checked = True  # until a copy was let through (it could not be taken back any more)
         self.held = ""  # words that could still grow into a banned phrase: said once what follows clears them
@@ -169,7 +170,8 @@ class _Attempt:
         text = self._text(clause)
         hit = self.persona.breaks_character(text)
         if not hit and self.copies_checked:
-            copied = repeats_earlier(text, self.earlier, whole=last)
+            copied = repeats_earlier(text, self.earlier, whole=last) or (
+                "says the user's words back" if repeats_earlier(text, [self.user_text], whole=last) else "")
             if copied:
                 job.guard_hits.append(copied)
                 if self._take_back():
@@ -202,11 +204,14 @@ class _Attempt:
 
     def _after_miss(self) -> Outcome | None:
         """What a miss leads to: AGAIN (nobody heard it), GO_ON (carry on from what was heard), or None on
-        the last attempt (what was said stands)."""
+        the last attempt: the guard gives up, the reply is cut where the miss began (what was said stands)."""
+        if self.last_try:
+            self.job.guard_cut = True
+            log.info("reply %d missed on its last attempt (%s); cut after %r", self.job.reply_id,
+                     self.job.guard_hits[-1], " ".join(self.spoken))
+            return None
         if not self.spoken or self._take_back():
             log.info("reply %d missed (%s); writing it again", self.job.reply_id, self.job.guard_hits[-1])
             return Outcome.AGAIN
-        if not self.last_try:
-            self.heard[:] = self.spoken
-            return Outcome.GO_ON
-        return None
+        self.heard[:] = self.spoken
+        return Outcome.GO_ON

@@ -14,6 +14,7 @@ import numpy as np
 
 from voiceos.audio.wav import read_wav, write_wav
 from voiceos.commands.bench.options import BenchOptions
+from voiceos.commands.console import status
 from voiceos.config import SAMPLE_RATE, Config
 from voiceos.errors import AudioInputError, VoiceosError
 from voiceos.speak.tts import SpeechSynthesizer
@@ -117,7 +118,7 @@ def load_items(files: Sequence[Path]) -> list[BenchItem]:
     transcripts: dict[Path, dict[str, str]] = {}
     items = []
     for path in files:
-        samples, _ = read_wav(path)
+        samples, _ = read_wav(path, warn=status)  # a truncated file is used, with a warning
         refs = transcripts.setdefault(path.parent, read_transcripts(path.parent))
         items.append(BenchItem(path.stem, path, samples, refs.get(path.name)))
     return items

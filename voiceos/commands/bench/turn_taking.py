@@ -219,7 +219,8 @@ def plot(path: Path, results: Sequence[TurnTakingResult]) -> None:
 
 def run_turn_taking(config: Config, folder: Path, json_path: Path | None, plot_path: Path | None) -> int:
     items = read_manifest(folder)
-    audio = {item.file: read_wav(folder / item.file)[0] for item in items}  # bad files fail before the models
+    # bad files fail here, before the models load
+    audio = {item.file: read_wav(folder / item.file, warn=status)[0] for item in items}
     status(f"turn-taking bench: {len(items)} utterances from {folder}")
     engines = load_engines(config, progress=status)
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")

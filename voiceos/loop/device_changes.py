@@ -1,0 +1,126 @@
+"""Devices that go away during a chat: say so in one line, log it, and follow the new default or stop.
+
+Two ways to notice: the PulseAudio server reports that one of our streams moved or ended
+(`audio.device_watch`), or a stream stops delivering (the microphone stalls, the speaker's stream dies).
+`--on-device-loss follow` (the default) keeps the conversation going on whatever device the system now
+offers, reopening a stream that ended; `stop` ends the session with a `DeviceError`. Either way her reply
+in flight is cut (`cut_by: device_lost`), as phones pause when headphones are pulled: the rest of a
+sentence should not start over on a device the user did not choose. Her voice reaching the input she
+listens on is always said out loud.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from enum import Enum
+
+from voiceos.audio.device_watch import DeviceMoved, DeviceWatch
+from voiceos.audio.interfaces import AudioChunk
+from voiceos.audio.microphone import MicrophoneSource
+from voiceos.audio.speaker import Speaker
+from voiceos.errors import DeviceError
+from voiceos.measure.session_log import SessionLog
+
+log = logging.getLogger(__name__)
+
+MAX_REOPENS = 5  # a device that keeps failing is not followed forever
+
+
+class OnDeviceLoss(Enum):
+    FOLLOW = "follow"
+    STOP = "stop"
+
+
+FEEDBACK_WARNING = ("her voice now reaches the input she listens on ({output} → {input}): she may hear herself; "
+                    "choose other devices with --output-device/--input-device or PULSE_SINK/PULSE_SOURCE")
+
+
+class DeviceChanges:
+    """The live streams of a chat, watched; the voice loop calls `read` for audio and `check` each step."""
+
+    def __init__(self, policy: OnDeviceLoss, source: MicrophoneSource, speaker: Speaker, log_: SessionLog,
+                 notify: Callable[[str], None], watch: DeviceWatch | None = None) -> None:
+        self.policy = policy
+        self.source = source
+        self.speaker = speaker
+        self.log = log_
+        self.notify = notify
+        self.watch = watch
+        self.reopened = 0
+        self._looked = False
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        """The microphone's next block; a stalled microphone is reopened (follow) or ends the session."""
+        try:
+            return self.source.read(timeout)
+        except DeviceError as exc:
+            self._lost("input", str(exc), reopen=self.source.reopen)
+            return None
+
+    def check(self, cut_reply: Callable[[], None]) -> None:
+        """Apply what the server reported and revive a dead speaker stream; `cut_reply` stops her reply."""
+        if not self._looked and self.watch is not None:  # the first look, once both streams are open
+            self._looked = True
+            self.watch.expect_new_stream()
+            self._warn_if_feeding_back()
+        for moved in self.watch.events() if self.watch is not None else []:
+            self._moved(moved, cut_reply)
+        if not self.speaker.alive():
+            cut_reply()
+            self._lost("output", "the output device stopped (unplugged?)", reopen=self.speaker.reopen)
+
+    def _moved(self, moved: DeviceMoved, cut_reply: Callable[[], None]) -> None:
+        self.log.write("device_change", stream=moved.stream, before=moved.before, after=moved.after,
+                       feeds_back=moved.feeds_back, policy=self.policy.value)
+        if moved.stream == "output":
+            cut_reply()
+        if self.policy is OnDeviceLoss.STOP:
+            raise DeviceError(f"{moved.describe()}; stopping (--on-device-loss stop)")
+        if moved.after is None:  # the server ended the stream: open a new one on the default device
+            routes = None
+            if self.watch is not None:
+                self.watch.expect_new_stream()
+                routes = self.watch.routes
+            if routes is not None and (routes.input if moved.stream == "input" else routes.output) is not None:
+                return  # already reopened (the dead stream was noticed first)
+            reopen = self.source.reopen if moved.stream == "input" else self.speaker.reopen
+            self._lost(moved.stream, moved.describe(), reopen=reopen)
+            return
+        self._say(f"{moved.describe()}; following it")
+        self._warn_if_feeding_back()
+
+    def _lost(self, stream: str, why: str, reopen: Callable[[], None]) -> None:
+        if self.policy is OnDeviceLoss.STOP or self.reopened >= MAX_REOPENS:
+            raise DeviceError(why if self.policy is OnDeviceLoss.STOP else f"{why}; gave up after "
+                              f"{self.reopened} reopened streams")
+        self.reopened += 1
+        named = "PULSE_SOURCE" if stream == "input" else "PULSE_SINK"
+        if os.environ.pop(named, None) is not None:  # it names the device that went: follow the default
+            log.info("%s unset: the new stream goes to the default device", named)
+        reopen()  # a DeviceError here ends the session: there is nothing to follow
+        if self.watch is not None:
+            self.watch.expect_new_stream()
+            routes = self.watch.routes
+            now = (routes.input if stream == "input" else routes.output) if routes else None
+        else:
+            now = "the default device"
+        self.log.write("device_change", stream=stream, before=None, after=now, reopened=True,
+                       policy=self.policy.value, why=why)
+        self._say(f"{why}; now on {now}")
+        self._warn_if_feeding_back()
+
+    def _warn_if_feeding_back(self) -> None:
+        routes = self.watch.routes if self.watch is not None else None
+        if routes is not None and routes.feeds_back:
+            self.log.write("device_feedback", output=routes.output, input=routes.input)
+            self._say(FEEDBACK_WARNING.format(output=routes.output, input=routes.input))
+
+    def _say(self, message: str) -> None:
+        log.info("%s", message)
+        self.notify(message)
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
