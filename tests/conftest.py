@@ -52,8 +52,10 @@ def run_voiceos(*args: str, env: dict[str, str] | None = None, timeout: float = 
 def records(log_dir: Path) -> list[dict]:
     out = []
     for path in sorted(log_dir.glob("*.jsonl")) if log_dir.exists() else []:
-        for line in path.read_text().splitlines():
-            out.append(json.loads(line))  # every line must be whole JSON
+        text = path.read_text()
+        whole = text[: text.rfind("\n") + 1]  # a line still being written is not read yet
+        for line in whole.splitlines():
+            out.append(json.loads(line))  # every written line must be whole JSON
     return out
 
 

@@ -165,10 +165,16 @@ speculate = false
     ("[endpoint]\nmax_silence_ms = 1000\n",
      "[endpoint] incomplete_silence_ms = 1500: must be at most [endpoint] max_silence_ms = 1000"),
     ("[llm]\nmax_reply_tokens = 2048\n", "[llm] max_reply_tokens = 2048: must be below [llm] n_ctx = 2048"),
-    ("[llm]\nn_ctx = 1024\n", "[llm] history_budget_tokens = 1100: must be below [llm] n_ctx = 1024"),
 ])
 def test_values_that_contradict_each_other(tmp_path: Path, text: str, blamed: str) -> None:
     assert load_error(tmp_path, text).endswith(blamed)
+
+
+def test_a_smaller_context_alone_is_fine(tmp_path: Path) -> None:
+    """The history budget is a ceiling the prompt fitter also keeps under the context: n_ctx alone may shrink."""
+    path = tmp_path / "c.toml"
+    path.write_text("[llm]\nn_ctx = 1024\n")
+    assert load_config(path).llm.n_ctx == 1024
 
 
 def test_unknown_sections_keys_and_non_tables(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def rig(tmp_path: Path) -> Iterator[object]:
     ("loading the language model", []),
     ("calibrating", ["--recalibrate"]),
 ])
-def test_ctrl_c_while_loading_stops_at_once(rig, tmp_path: Path, phase: str, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_c_while_loading_stops(rig, tmp_path: Path, phase: str, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
     err_path = tmp_path / "err.txt"
     proc = subprocess.Popen([*VOICEOS, "demo", "--no-play", "--fast", "--log-dir", str(tmp_path / "logs"),
                              "--out", str(tmp_path / "out"), *extra],
@@ -53,8 +53,7 @@ def test_ctrl_c_while_loading_stops_at_once(rig, tmp_path: Path, phase: str, ext
     last_lines_ok(err)
     assert err.rstrip().splitlines()[-1] == "voiceos: stopped"
     assert "answered" not in err  # the session never started
-    for log in (tmp_path / "logs").glob("*.jsonl"):  # a log, if one was opened, is whole and closed
-        assert log.read_text().splitlines()[-1].startswith('{"type":"session_end"')
+    assert not list((tmp_path / "logs").glob("*.jsonl"))  # the log opens once the models are loaded
 
 
 def test_ctrl_c_while_listening_ends_the_chat_cleanly(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -86,9 +85,7 @@ def test_two_ctrl_c_while_she_speaks_still_leave_a_whole_log(rig, tmp_path: Path
     rig.play(speech_dir / "spk1_snt2.wav", "vmic")
     wait_until(lambda: count(chat.log_dir, "reply_start") == 1, 60, "her reply to start")
     chat.proc.send_signal(signal.SIGINT)
-    wait_until(lambda: count(chat.log_dir, "stopped") == 1 or chat.proc.poll() is not None, 30, "the stop")
-    if chat.proc.poll() is None:
-        chat.proc.send_signal(signal.SIGINT)
+    chat.proc.send_signal(signal.SIGINT)  # at once: it lands while she is stopped and the session closes
     assert chat.proc.wait(timeout=30) == 0
     recs = chat.records()
     assert [r["type"] for r in recs][-1] == "session_end"

@@ -14,6 +14,7 @@ import numpy as np
 from voiceos.llm.prompt_format import CHATML
 from voiceos.measure.clock import SessionClock
 from voiceos.think.conversation import Conversation
+from voiceos.think.guard import EARLIER_REPLIES_CHECKED, repeats_earlier, says_back
 from voiceos.think.jobs import ReplyJob
 from voiceos.think.persona import load_persona
 from voiceos.think.reply_writer import Outcome, ReplyWriter
@@ -201,3 +202,19 @@ def test_a_reply_cut_by_the_guard_is_recorded_as_cut_by_the_guard_not_as_interru
     assert turn.reply.text == "Oh, I love the sea," and turn.reply.guard_hits == ["as an ai"] * 3
     assert turn.reply.cut_reason == "cut by the reply guard"
     assert run.result.interrupted == 0
+
+
+def test_a_long_sentence_of_the_user_said_back_is_a_miss_a_short_question_is_not() -> None:
+    user = "Drop the two when you add the figures."
+    assert says_back("Drop the two when you add the figures. What for?", user, whole=False)
+    assert says_back("Drop the two when you add the figures.", user, whole=True)
+    assert not says_back("I'm well, thanks. How are you?", "How are you?", whole=False)
+    assert not says_back("Two figures? Tell me more.", user, whole=True)
+
+
+def test_a_whole_reply_is_checked_against_twenty_replies_a_sentence_against_the_last_four() -> None:
+    earlier = ["Sure, let's do that. What's the story?"] + [f"Reply number {i} is here." for i in range(9)]
+    assert len(earlier) < EARLIER_REPLIES_CHECKED
+    assert repeats_earlier("Sure, let's do that. What's the story?", earlier, whole=True)
+    assert not repeats_earlier("Sure, let's do that. What now?", earlier, whole=True)  # ten replies back
+    assert repeats_earlier("Reply number 8 is here. And more.", earlier, whole=False)

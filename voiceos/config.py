@@ -33,6 +33,13 @@ class Mode(Enum):
     NAIVE = "naive"  # the plain cascade: wait for a fixed silence, transcribe, write the whole reply, speak
 
 
+class OnDeviceLoss(Enum):
+    """What chat does when its microphone or speaker goes away (`[audio] on_device_loss`)."""
+
+    FOLLOW = "follow"  # the system's new default, with a notice
+    STOP = "stop"  # the session ends (exit 5)
+
+
 def cpu_cores() -> int:
     """The CPU cores this process may run on (its CPU affinity where the OS reports one)."""
     affinity = getattr(os, "sched_getaffinity", None)
@@ -114,7 +121,7 @@ class AudioConfig:
     block_ms: int = milliseconds(32, hi=1000)  # input callback block
     output_latency: str = one_of("low", ("low", "high"))
     # a device that goes away: "follow" the new default (with a notice) or "stop"
-    on_device_loss: str = one_of("follow", ("follow", "stop"))
+    on_device_loss: str = one_of(OnDeviceLoss.FOLLOW.value, [policy.value for policy in OnDeviceLoss])
 
 
 @dataclass
@@ -204,7 +211,6 @@ ORDER = (
     ("endpoint", "complete_silence_ms", "incomplete_silence_ms", False),
     ("endpoint", "incomplete_silence_ms", "max_silence_ms", False),
     ("llm", "max_reply_tokens", "n_ctx", True),
-    ("llm", "history_budget_tokens", "n_ctx", True),
 )
 
 

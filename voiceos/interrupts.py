@@ -20,6 +20,9 @@ from typing import Any
 
 _pending = threading.Event()
 _deferring = threading.local()
+_holding = threading.Event()  # the interrupt was handled: the session is ending, further ones only noted
+_received: list[str] = []  # which signal came first ("Ctrl-C", "SIGTERM", "SIGHUP")
+SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 _default_unraisable_hook = sys.unraisablehook
 
 
@@ -31,32 +34,37 @@ def _quiet_unraisable(args: Any) -> None:
     _default_unraisable_hook(args)
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if not _received:
+        _received.append(SIGNALS.get(signal.Signals(signum), f"signal {signum}"))
     _pending.set()
-    if not getattr(_deferring, "active", False):
+    if not getattr(_deferring, "active", False) and not _holding.is_set():
         raise KeyboardInterrupt
 
 
 def install() -> None:
-    """Take over SIGINT (main thread only; a no-op elsewhere, where signals are never delivered)."""
+    """Take over SIGINT, and SIGTERM and SIGHUP (a closed terminal) the same way: each ends the session as
+    Ctrl-C does, its log closed. Main thread only; a no-op elsewhere, where signals are never delivered."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_sigint)
+        for signum in SIGNALS:
+            signal.signal(signum, _on_signal)
         sys.unraisablehook = _quiet_unraisable
-
-
-def interrupted() -> bool:
-    return _pending.is_set()
 
 
 def raise_if_interrupted() -> None:
     """Raise the KeyboardInterrupt a C callback swallowed (or that came while it was held back)."""
-    if _pending.is_set():
+    if _pending.is_set() and not _holding.is_set():
         raise KeyboardInterrupt
 
 
-def forget() -> None:
-    """The interrupt has been handled (the caller ends the session it was for)."""
-    _pending.clear()
+def hold() -> None:
+    """The interrupt is being handled: the rest of the way out is not cut short by another one."""
+    _holding.set()
+
+
+def received() -> str:
+    """What stopped the session: "Ctrl-C" unless a signal said otherwise."""
+    return _received[0] if _received else "Ctrl-C"
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 PortAudio reaches PulseAudio (or PipeWire's PulseAudio server) through ALSA's pulse plugin and never
 hears that a device went away: PulseAudio quietly moves the stream to the fallback device, or ends it.
-So a thread follows `pactl subscribe` (no polling: it wakes only when the server reports a change), and
+So a thread follows `pactl subscribe` (the server is asked only when it reports a change), and
 after each burst of changes looks up where this process's playback and recording streams are now. A
 difference is a `DeviceMoved` event for the voice loop, which says so, logs it, and follows or stops.
 
@@ -25,7 +25,13 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 SETTLE_S = 0.15  # changes come in bursts (a module unloads: sink, source, stream); look once they settle
-WATCHED = ("sink", "source", "sink-input", "source-output", "server")
+# what can move a stream: devices that come and go, streams that change, a new default (not volume changes)
+WATCHED = ("'new' on sink #", "'remove' on sink #", "'new' on source #", "'remove' on source #",
+           " on sink-input #", " on source-output #", " on server")
+
+
+Stream = Literal["input", "output"]  # this process's recording and playback streams
+DEVICE_NAMES: dict[Stream, str] = {"input": "microphone", "output": "speaker"}
 
 
 @dataclass(frozen=True)
@@ -36,18 +42,21 @@ class Routes:
     input: str | None
     feeds_back: bool  # the output sink (or one it plays through) is monitored by the input
 
+    def of(self, stream: Stream) -> str | None:
+        return self.input if stream == "input" else self.output
+
 
 @dataclass(frozen=True)
 class DeviceMoved:
     """One of this process's streams changed device; `after` is None when the stream was ended."""
 
-    stream: Literal["input", "output"]
+    stream: Stream
     before: str | None
     after: str | None
     feeds_back: bool
 
     def describe(self) -> str:
-        what = "microphone" if self.stream == "input" else "speaker"
+        what = DEVICE_NAMES[self.stream]
         if self.after is None:
             return f"the {what} ({self.before}) went away"
         return f"the {what} moved from {self.before} to {self.after}"
@@ -59,6 +68,11 @@ def _pactl_json(*args: str) -> list[dict[str, Any]]:
         raise OSError(out.stderr.strip() or f"pactl {' '.join(args)} failed")
     data = json.loads(out.stdout or "[]")
     return data if isinstance(data, list) else []
+
+
+def device_exists(kind: Stream, name: str) -> bool:
+    """Whether the server has a source (input) or sink (output) called `name`."""
+    return any(d.get("name") == name for d in _pactl_json("list", "sources" if kind == "input" else "sinks"))
 
 
 def current_routes(pid: int) -> Routes:
@@ -102,6 +116,8 @@ class DeviceWatch:
         self._stop = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # `routes` is written by the watching thread and the loop's
+        self._generation = 0  # bumped when the loop takes a look of its own: an older look is stale
 
     @classmethod
     def start_if_possible(cls) -> DeviceWatch | None:
@@ -129,7 +145,7 @@ class DeviceWatch:
     def _read_events(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         for line in self._proc.stdout:  # "Event 'remove' on sink #2"
-            if any(f" on {kind} #" in line for kind in WATCHED):
+            if any(what in line for what in WATCHED):
                 self._changed.set()
         self._changed.set()  # the server went away: one last look (it fails; the streams report it)
 
@@ -139,32 +155,54 @@ class DeviceWatch:
                 continue
             self._stop.wait(SETTLE_S)
             self._changed.clear()
+            with self._lock:
+                generation = self._generation
             try:
                 now = current_routes(self.pid)
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 log.debug("device routes unavailable: %s", exc)
                 if self._proc is not None and self._proc.poll() is not None:
+                    log.warning("device changes are no longer watched (pactl subscribe ended)")
                     return
                 continue
-            self._note(now)
+            with self._lock:
+                if generation == self._generation:  # else the loop reopened a stream meanwhile: look again
+                    self._note(now)
+                else:
+                    self._changed.set()
 
     def _note(self, now: Routes) -> None:
+        """Compare with the last look (call with the lock held)."""
         before = self.routes
         self.routes = now
         if before is None:
             return
         # a stream that appears (opened, or reopened by us) is not a move
-        if before.output is not None and now.output != before.output:
-            self._events.put(DeviceMoved("output", before.output, now.output, now.feeds_back))
-        if before.input is not None and now.input != before.input:
-            self._events.put(DeviceMoved("input", before.input, now.input, now.feeds_back))
+        for stream in ("output", "input"):
+            was, now_on = before.of(stream), now.of(stream)
+            if was is not None and now_on != was:
+                self._events.put(DeviceMoved(stream, was, now_on, now.feeds_back))
 
-    def expect_new_stream(self) -> None:
-        """A stream was reopened on purpose: take the routes as they are now, without an event."""
+    def expect_new_stream(self, stream: Stream | None = None) -> None:
+        """`stream` (None: both) was (re)opened on purpose: take where it is now without an event. The other
+        stream keeps its last look, so a move of it that came meanwhile is still reported."""
         try:
-            self.routes = current_routes(self.pid)
+            now = current_routes(self.pid)
         except (OSError, ValueError, subprocess.SubprocessError):
-            pass
+            return
+        with self._lock:
+            self._generation += 1
+            old = self.routes or now
+            self.routes = Routes(now.output if stream in (None, "output") else old.output,
+                                 now.input if stream in (None, "input") else old.input, now.feeds_back)
+        self._changed.set()
+
+    def still_there(self, stream: Stream, name: str) -> bool:
+        """Whether the device named `name` still exists (True when the server cannot say)."""
+        try:
+            return device_exists(stream, name)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return True
 
     def events(self) -> list[DeviceMoved]:
         out = []

@@ -132,6 +132,11 @@ class MicrophoneSource:
         """A new stream on the same device (the default: whatever the system now offers); the sample
         clock starts over. Raises DeviceError when there is nothing to open."""
         self.close()
+        while True:  # blocks of the old stream would anchor the new one's clock in the past
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         self._received = 0
         self._origins.clear()
         self._delivering.clear()

@@ -10,9 +10,9 @@ from voiceos.audio.microphone import MicrophoneSource
 from voiceos.audio.speaker import Speaker, VirtualSpeaker
 from voiceos.commands.console import session_closed, status
 from voiceos.commands.printer import ConsolePrinter
-from voiceos.config import Config
+from voiceos.config import Config, OnDeviceLoss
 from voiceos.errors import DeviceError
-from voiceos.loop.device_changes import DeviceChanges, OnDeviceLoss
+from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 

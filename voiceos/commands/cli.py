@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from voiceos import __version__, interrupts
-from voiceos.config import THREADS, Allowed, Config, check, cpu_cores, load_config, validate
+from voiceos.config import THREADS, Allowed, Config, OnDeviceLoss, check, cpu_cores, load_config, validate
 from voiceos.errors import VoiceosError
 from voiceos.offline import enforce_offline
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--input-device", help="input device (index or part of its name)")
     p.add_argument("--output-device", help="output device (index or part of its name)")
-    p.add_argument("--on-device-loss", choices=["follow", "stop"],
+    p.add_argument("--on-device-loss", choices=[policy.value for policy in OnDeviceLoss],
                    help="when the microphone or speaker goes away: follow the new default with a notice "
                         "(the default) or stop the session")
 
@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"voiceos: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        interrupts.hold()
         print("voiceos: stopped", file=sys.stderr)
         return 130
     except BrokenPipeError:

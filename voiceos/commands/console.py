@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from voiceos import interrupts
+
 if TYPE_CHECKING:
     from voiceos.loop.session import Session
 
@@ -37,7 +39,8 @@ def session_closed(session: Session, *, ctrl_c_ends: bool = False) -> Iterator[N
     try:
         yield
     except KeyboardInterrupt:
-        reason = "ended with Ctrl-C" if ctrl_c_ends else "interrupted"
+        interrupts.hold()  # a second Ctrl-C does not cut the way out short
+        reason = f"ended with {interrupts.received()}" if ctrl_c_ends else "interrupted"
         if not ctrl_c_ends:
             raise
     except BaseException as exc:

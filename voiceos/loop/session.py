@@ -163,25 +163,28 @@ class Session:
         conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens,
                                     self.config.llm.history_budget_tokens)
         self.conversation = conversation  # the latest conversation's memory (tests and bench look at it)
-        voice = VoiceWorker(self.config.tts, self.clock, speaker, engines.make_synthesizer).start()
-        responder = Responder(engines.transcriber, engines.llm, conversation, voice, self.clock, self.work).start()
-        loop = VoiceLoop(
-            self.config,
-            LoopParts(source, speaker, engines.make_vad(), responder, voice, engines.turn_model, devices),
-            LoopMeasures(self.clock, self.log, self.meter, engines.rates, self.work),
-            options,
-        )
-        # persona + history read before listening starts (not on this thread, which lives on: see llm/engine.py)
-        in_passing_thread(lambda: engines.llm.prefill(conversation.prefix()))
-        self.results.append(loop.result)
+        started = contextlib.ExitStack()  # what is started is stopped, even when a Ctrl-C cuts the setup short
         try:
+            voice = VoiceWorker(self.config.tts, self.clock, speaker, engines.make_synthesizer).start()
+            started.callback(voice.close)
+            responder = Responder(engines.transcriber, engines.llm, conversation, voice, self.clock,
+                                  self.work).start()
+            started.callback(responder.close)
+            loop = VoiceLoop(
+                self.config,
+                LoopParts(source, speaker, engines.make_vad(), responder, voice, engines.turn_model, devices),
+                LoopMeasures(self.clock, self.log, self.meter, engines.rates, self.work),
+                options,
+            )
+            # persona + history read before listening starts (not on this thread, which lives on: llm/engine.py)
+            in_passing_thread(lambda: engines.llm.prefill(conversation.prefix()))
+            self.results.append(loop.result)
+            started.callback(source.close)
             source.start()
             yield loop
         finally:
             with interrupts_deferred():  # a second Ctrl-C does not leave workers running
-                source.close()
-                responder.close()
-                voice.close()
+                started.close()  # the source, then the responder, then the voice
 
     def close(self, reason: str = "done") -> None:
         with interrupts_deferred():  # the log's last line is written whole, whatever is pressed

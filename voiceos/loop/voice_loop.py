@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voiceos import interrupts
 from voiceos.audio.echo_gate import EchoGate
 from voiceos.audio.framing import Framer
 from voiceos.audio.interfaces import AudioSource, Playback
@@ -142,11 +143,12 @@ class VoiceLoop:
             while self._step():
                 pass
         except KeyboardInterrupt:
-            with interrupts_deferred():
-                self._abort("stopped", "interrupted by the user (Ctrl-C)", CutBy.CTRL_C)
+            interrupts.hold()  # the session ends: the way out is not cut short by another Ctrl-C
+            self._abort("stopped", f"interrupted by the user ({interrupts.received()})", CutBy.CTRL_C)
             raise
         except DeviceError as exc:
-            self._abort("error", str(exc), CutBy.DEVICE_LOST)
+            with interrupts_deferred():
+                self._abort("error", str(exc), CutBy.DEVICE_LOST)
             raise
         return self.result
 

@@ -10,7 +10,9 @@ from voiceos.listen.transcript import normalise
 ATTEMPTS = 3  # a reply that misses (out of character, a copy) is written again, this many times in all
 SMALL_TALK_SENTENCES = 2  # a reply's length in sentences...
 DETAIL_SENTENCES = 6  # ...unless the user asks for detail
-EARLIER_REPLIES_CHECKED = 20  # a reply must not copy these many most recent replies (history kept or not)
+EARLIER_REPLIES_CHECKED = 20  # a reply must not be the same as one of her last 20 (history kept or not)...
+EARLIER_SENTENCES_CHECKED = 4  # ...nor copy a sentence or the start of one of her last 4
+ECHO_MIN_WORDS = 5  # a sentence of the user's this long said back is an echo ("How are you?" back is not)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SENTENCE_ENDS = re.compile(r"[.!?]+(\s|$)")
 _DETAIL = re.compile(r"\b(explain|tell me (more|about)|in detail|describe|story|how does|why does|walk me)\b", re.I)
@@ -30,22 +32,31 @@ def sentences_of(replies: list[str]) -> list[str]:
     return [sentence for reply in replies for sentence in _SENTENCES.split(reply)]
 
 
-def repeats_earlier(text: str, earlier: list[str], *, whole: bool) -> str:
+def repeats_earlier(text: str, earlier: list[str], *, whole: bool, min_words: int = 3) -> str:
     """Small models copy their own earlier replies from the history ("I'm glad you're feeling this way."
-    turn after turn). A miss: the same whole reply (`whole`), a finished sentence of 3+ words said in one of
-    the `earlier` replies, or a start of 4+ words that one of them started with. The reason, or ""."""
+    turn after turn). A miss: the same whole reply as one of `earlier` (`whole`), or, against the last
+    `EARLIER_SENTENCES_CHECKED` of them, a finished sentence of `min_words`+ words said in one, or a start
+    of `min_words` + 1 words one started with. The reason, or ""."""
     norm = normalise(text)
     earlier_norm = [normalise(r) for r in earlier]
     if whole and norm in earlier_norm:
         return "repeats an earlier reply"
-    if len(norm.split()) >= 4 and any(e.startswith(norm) for e in earlier_norm):
+    recent = earlier[-EARLIER_SENTENCES_CHECKED:]
+    if len(norm.split()) > min_words and any(normalise(e).startswith(norm) for e in recent):
         return "starts like an earlier reply"
-    said_before = {normalise(x) for x in sentences_of(earlier)}
+    said_before = {normalise(x) for x in sentences_of(recent)}
     finished = _SENTENCES.split(text.strip())
     if not re.search(r"[.!?][\"')]*$", text.strip()):
         finished = finished[:-1]  # the last sentence is still being written
     for sentence in finished:
         words = normalise(sentence)
-        if len(words.split()) >= 3 and words in said_before:
+        if len(words.split()) >= min_words and words in said_before:
             return "repeats an earlier sentence"
     return ""
+
+
+def says_back(text: str, user_text: str, *, whole: bool) -> str:
+    """A reply that is the user's words back (whole), or says a long sentence of theirs again. The reason,
+    or ""."""
+    return "says the user's words back" if repeats_earlier(text, [user_text], whole=whole,
+                                                          min_words=ECHO_MIN_WORDS) else ""

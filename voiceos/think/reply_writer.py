@@ -20,8 +20,10 @@ from voiceos.speak.splitter import ClauseSplitter, voiced
 from voiceos.think.conversation import Conversation
 from voiceos.think.guard import (
     ATTEMPTS,
+    EARLIER_SENTENCES_CHECKED,
     max_sentences,
     repeats_earlier,
+    says_back,
     sentence_count,
     sentences_of,
 )
@@ -111,7 +113,7 @@ class _Attempt:
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=config.seed + self.attempt,
             temperature=config.temperature + RETRY_TEMPERATURE_STEP * self.attempt, stats=job.stats,
-            read_before=read_before, avoid=sentences_of(self.earlier),
+            read_before=read_before, avoid=sentences_of(self.earlier[-EARLIER_SENTENCES_CHECKED:]),
             banned=self.persona.banned if self.last_try else (),  # the last try may not write them at all
         )
         missed = self._write(pieces)
@@ -170,8 +172,7 @@ class _Attempt:
         text = self._text(clause)
         hit = self.persona.breaks_character(text)
         if not hit and self.copies_checked:
-            copied = repeats_earlier(text, self.earlier, whole=last) or (
-                "says the user's words back" if repeats_earlier(text, [self.user_text], whole=last) else "")
+            copied = repeats_earlier(text, self.earlier, whole=last) or says_back(text, self.user_text, whole=last)
             if copied:
                 job.guard_hits.append(copied)
                 if self._take_back():
