@@ -160,9 +160,9 @@ def test_the_copy_blocker_bars_the_next_word_of_an_earlier_sentence_after_three_
         return {words.token_text(i) for i in np.flatnonzero(np.isinf(logits))}
 
     assert banned("I'm glad") == set(), "two shared words are an ordinary opening"
-    assert banned("I'm glad you're") == {" enjoying"}
+    assert banned("I'm glad you're") == {" enjoying", "enjoying"}, "the word, and the word glued on (no space)"
     assert banned("I'm glad to see you.") == set(), "a new sentence starts the count again"
-    assert banned("I'm glad to see you. It's always nice") == {" to"}, "a sentence after the first is matched too"
+    assert banned("I'm glad to see you. It's always nice") == {" to", "to"}, "a sentence after the first too"
     assert banned("Oh, I'm glad you're") == set(), "only a sentence that starts the same way is a copy"
 
 
@@ -212,9 +212,15 @@ def test_a_long_sentence_of_the_user_said_back_is_a_miss_a_short_question_is_not
     assert not says_back("Two figures? Tell me more.", user, whole=True)
 
 
-def test_a_whole_reply_is_checked_against_twenty_replies_a_sentence_against_the_last_four() -> None:
-    earlier = ["Sure, let's do that. What's the story?"] + [f"Reply number {i} is here." for i in range(9)]
+def test_her_last_twenty_replies_are_not_copied_whole_or_by_the_sentence() -> None:
+    earlier = ["Sure, let's do that. What's the story?"] + [f"Reply number {i} is here." for i in range(18)]
     assert len(earlier) < EARLIER_REPLIES_CHECKED
     assert repeats_earlier("Sure, let's do that. What's the story?", earlier, whole=True)
-    assert not repeats_earlier("Sure, let's do that. What now?", earlier, whole=True)  # ten replies back
-    assert repeats_earlier("Reply number 8 is here. And more.", earlier, whole=False)
+    assert repeats_earlier("Sure, let's do that. What now?", earlier, whole=False)  # nineteen replies back
+    assert not repeats_earlier("Sure, we can. What now?", earlier, whole=True)
+
+
+def test_a_whole_reply_is_never_given_twice_in_a_session_a_sentence_may_come_back_after_twenty() -> None:
+    earlier = ["Drop the figures."] + [f"Reply number {i} is here." for i in range(29)]
+    assert repeats_earlier("Drop the figures.", earlier, whole=True)  # thirty replies back
+    assert not repeats_earlier("Drop the figures. Then add them.", earlier, whole=True)

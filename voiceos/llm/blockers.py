@@ -36,6 +36,7 @@ class CopyBlocker:
                        if len(ids) > self.MIN_SHARED]
         self._seen = 0  # generated tokens looked at so far
         self._sentence_start = 0  # where the sentence being written starts (index into generated tokens)
+        self._twins: dict[int, tuple[int, ...]] = {}
 
     def __call__(self, input_ids: Any, logits: Any) -> Any:
         generated = _generated(input_ids, self._prompt_len)
@@ -48,8 +49,18 @@ class CopyBlocker:
         if k >= self.MIN_SHARED:
             for ids in self._avoid:
                 if len(ids) > k and ids[:k] == current:
-                    logits[ids[k]] = -np.inf
+                    for token in self._with_glued_twin(ids[k]):
+                        logits[token] = -np.inf
         return logits
+
+    def _with_glued_twin(self, token: int) -> tuple[int, ...]:
+        """`token` and, for a word that starts with a space (" when"), the same word without it ("when"):
+        barred alone, the model writes the word glued to the last one ("twowhen") and goes on copying."""
+        if token not in self._twins:
+            text = self._llm.token_text(token)
+            glued = self._llm.reply_tokens(text[1:]) if text.startswith(" ") and len(text) > 1 else []
+            self._twins[token] = (token, glued[0]) if len(glued) == 1 else (token,)
+        return self._twins[token]
 
 
 class PhraseBlocker:

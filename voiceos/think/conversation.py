@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voiceos.llm.prompt_format import PromptFormat
-from voiceos.think.guard import EARLIER_REPLIES_CHECKED
+from voiceos.think.guard import REPLIES_REMEMBERED
 from voiceos.think.persona import Persona
 
 _NAME = re.compile(r"\b(?:my name is|my name's|call me|i'm called|i am called)\s+([A-Z][a-z]+)", re.I)
@@ -44,7 +44,7 @@ class Conversation:
     facts: dict[str, str] = field(default_factory=dict)
     dropped: int = 0  # exchanges dropped so far
     unanswered: str = ""  # the user's words of turns she was cut off from before saying anything
-    said: deque[str] = field(default_factory=lambda: deque(maxlen=EARLIER_REPLIES_CHECKED))  # her replies, kept
+    said: deque[str] = field(default_factory=lambda: deque(maxlen=REPLIES_REMEMBERED))  # her replies, kept
     # past the history: a question asked again after its exchange was let go still gets a new answer
 
     def facts_text(self) -> str:

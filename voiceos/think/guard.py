@@ -10,8 +10,9 @@ from voiceos.listen.transcript import normalise
 ATTEMPTS = 3  # a reply that misses (out of character, a copy) is written again, this many times in all
 SMALL_TALK_SENTENCES = 2  # a reply's length in sentences...
 DETAIL_SENTENCES = 6  # ...unless the user asks for detail
-EARLIER_REPLIES_CHECKED = 20  # a reply must not be the same as one of her last 20 (history kept or not)...
-EARLIER_SENTENCES_CHECKED = 4  # ...nor copy a sentence or the start of one of her last 4
+REPLIES_REMEMBERED = 500  # her replies kept for the copy check, whether the prompt's history keeps them or not:
+# a reply must not be the same as any of them...
+EARLIER_REPLIES_CHECKED = 20  # ...nor copy a sentence or the start of one of her last 20
 ECHO_MIN_WORDS = 5  # a sentence of the user's this long said back is an echo ("How are you?" back is not)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SENTENCE_ENDS = re.compile(r"[.!?]+(\s|$)")
@@ -34,14 +35,14 @@ def sentences_of(replies: list[str]) -> list[str]:
 
 def repeats_earlier(text: str, earlier: list[str], *, whole: bool, min_words: int = 3) -> str:
     """Small models copy their own earlier replies from the history ("I'm glad you're feeling this way."
-    turn after turn). A miss: the same whole reply as one of `earlier` (`whole`), or, against the last
-    `EARLIER_SENTENCES_CHECKED` of them, a finished sentence of `min_words`+ words said in one, or a start
-    of `min_words` + 1 words one started with. The reason, or ""."""
+    turn after turn), and asked the same thing again they answer the same way. A miss: the same whole reply
+    as one of `earlier` (`whole`), or, against the last `EARLIER_REPLIES_CHECKED` of them, a finished
+    sentence of `min_words`+ words said in one or a start of `min_words` + 1 words one started with. The
+    reason, or ""."""
     norm = normalise(text)
-    earlier_norm = [normalise(r) for r in earlier]
-    if whole and norm in earlier_norm:
+    if whole and norm in {normalise(r) for r in earlier}:
         return "repeats an earlier reply"
-    recent = earlier[-EARLIER_SENTENCES_CHECKED:]
+    recent = earlier[-EARLIER_REPLIES_CHECKED:]
     if len(norm.split()) > min_words and any(normalise(e).startswith(norm) for e in recent):
         return "starts like an earlier reply"
     said_before = {normalise(x) for x in sentences_of(recent)}

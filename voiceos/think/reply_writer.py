@@ -20,7 +20,8 @@ from voiceos.speak.splitter import ClauseSplitter, voiced
 from voiceos.think.conversation import Conversation
 from voiceos.think.guard import (
     ATTEMPTS,
-    EARLIER_SENTENCES_CHECKED,
+    EARLIER_REPLIES_CHECKED,
+    ECHO_MIN_WORDS,
     max_sentences,
     repeats_earlier,
     says_back,
@@ -113,11 +114,20 @@ class _Attempt:
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=config.seed + self.attempt,
             temperature=config.temperature + RETRY_TEMPERATURE_STEP * self.attempt, stats=job.stats,
-            read_before=read_before, avoid=sentences_of(self.earlier[-EARLIER_SENTENCES_CHECKED:]),
-            banned=self.persona.banned if self.last_try else (),  # the last try may not write them at all
+            read_before=read_before, avoid=sentences_of(self.earlier[-EARLIER_REPLIES_CHECKED:]),
+            banned=self._barred() if self.last_try else (),  # the last try may not write them at all
         )
         missed = self._write(pieces)
         return missed if missed is not None else self._finish()
+
+    def _barred(self) -> tuple[str, ...]:
+        """What the last try may not write at all: the persona's banned phrases, the opening sentence of each
+        of her earlier replies, and a long sentence of the user's (else asked the same thing over and over,
+        a small model gives the same answer, or the question back, three times in a row)."""
+        openings = [sentences_of([reply])[0] for reply in self.earlier[-EARLIER_REPLIES_CHECKED:]
+                    if len(reply.split()) >= 2]  # not "Sure!"
+        echoes = [s for s in sentences_of([self.user_text]) if len(s.split()) >= ECHO_MIN_WORDS]
+        return (*self.persona.banned, *(s.strip().rstrip(".!?,;:") for s in [*openings, *echoes] if s.strip()))
 
     def _write(self, pieces: Iterator[str]) -> Outcome | None:
         """Turn the pieces into clauses and say them. An outcome when the attempt missed; None when the reply
