@@ -131,20 +131,34 @@ def make_config(args: argparse.Namespace) -> Config:
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()  # before any model library is imported
     interrupts.install()
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # wherever it came from, even from inside the handlers below: stopped
+        interrupts.hold()
+        _say("voiceos: stopped")
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return _dispatch(args)
     except VoiceosError as exc:
-        print(f"voiceos: error: {exc}", file=sys.stderr)
+        _say(f"voiceos: error: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        interrupts.hold()
-        print("voiceos: stopped", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 1
+
+
+def _say(line: str) -> None:
+    """The last line, on stderr as the program found it (a library may have swapped `sys.stderr`)."""
+    stream = sys.stderr if sys.stderr is not None and not sys.stderr.closed else sys.__stderr__
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _dispatch(args: argparse.Namespace) -> int:
