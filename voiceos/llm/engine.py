@@ -27,7 +27,7 @@ import numpy as np
 
 from voiceos.config import LlmConfig
 from voiceos.errors import Cancelled, ConfigError, ModelError, VoiceosError
-from voiceos.interrupts import interrupts_deferred
+from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.llm import llama_internals
 from voiceos.llm.blockers import CopyBlocker, PhraseBlocker
 from voiceos.llm.model import BACKGROUND_BATCH, REPLY_BATCH, GenerationStats, PrefillResult
@@ -57,7 +57,8 @@ def in_passing_thread(work: Callable[[], T]) -> T:
             error.append(exc)
 
     thread = threading.Thread(target=run, name="llm-once")
-    thread.start()
+    with interrupts_deferred():  # once started it must be waited for: a Ctrl-C here is raised after the join
+        thread.start()
     try:
         thread.join()
     except KeyboardInterrupt:  # llama.cpp must not be torn down under a running thread: let the work end first
@@ -66,6 +67,7 @@ def in_passing_thread(work: Callable[[], T]) -> T:
         raise
     if error:
         raise error[0]
+    raise_if_interrupted()  # a Ctrl-C that came while the thread started, and the work did not see
     return result[0]
 
 
