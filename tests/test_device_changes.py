@@ -184,3 +184,11 @@ def test_once_held_a_second_ctrl_c_is_only_noted(sigint_handled: None) -> None:
     interrupts.hold()
     os.kill(os.getpid(), signal.SIGINT)
     interrupts.raise_if_interrupted()  # nothing raised: the session is already on its way out
+
+
+def test_a_stream_gone_a_moment_and_then_moved_is_told_as_a_move() -> None:
+    devices, parts = changes(OnDeviceLoss.FOLLOW, Routes(output="vspk", input="vuser.monitor", feeds_back=False))
+    parts["watch"].pending.append(DeviceMoved("input", "vmic.monitor", None, False))
+    devices.check(lambda: None)
+    assert parts["said"] == ["the microphone moved from vmic.monitor to vuser.monitor; following it"]
+    assert parts["source"].reopens == 0

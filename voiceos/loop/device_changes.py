@@ -44,6 +44,7 @@ class DeviceChanges:
         self.notify = notify
         self.watch = watch
         self.reopened = 0
+        self._reopened: set[Stream] = set()  # streams reopened here whose end the server may still report
         self._looked = False
 
     def read(self, timeout: float) -> AudioChunk | None:
@@ -67,8 +68,11 @@ class DeviceChanges:
             self._lost("output", "the output device stopped (unplugged?)")
 
     def _moved(self, moved: DeviceMoved, cut_reply: Callable[[], None]) -> None:
-        if moved.after is None and self.policy is OnDeviceLoss.FOLLOW and self._reopened_already(moved.stream):
-            return  # the dead stream was noticed first and is open again
+        if moved.after is None and moved.stream in self._reopened:
+            self._reopened.discard(moved.stream)
+            return  # the dead stream was noticed first and is open again (that was logged and said)
+        if moved.after is None and (now := self._now_on(moved.stream)) is not None:
+            moved = DeviceMoved(moved.stream, moved.before, now, moved.feeds_back)  # gone a moment, then moved
         self.log.write("device_change", stream=moved.stream, before=moved.before, after=moved.after,
                        feeds_back=moved.feeds_back, policy=self.policy.value)
         if moved.stream == "output":
@@ -81,12 +85,12 @@ class DeviceChanges:
         self._say(f"{moved.describe()}; following it")
         self._warn_if_feeding_back()
 
-    def _reopened_already(self, stream: Stream) -> bool:
+    def _now_on(self, stream: Stream) -> str | None:
+        """Where the server has `stream` now (None: nowhere, or no server to ask)."""
         if self.watch is None:
-            return False
+            return None
         self.watch.expect_new_stream(stream)
-        routes = self.watch.routes
-        return routes is not None and routes.of(stream) is not None
+        return self.watch.routes.of(stream) if self.watch.routes is not None else None
 
     def _lost(self, stream: Stream, why: str) -> None:
         """A stream that ended: reopened (follow) or the end of the session (stop, or nothing to open)."""
@@ -94,6 +98,7 @@ class DeviceChanges:
             raise DeviceError(why if self.policy is OnDeviceLoss.STOP else f"{why}; gave up after "
                               f"{self.reopened} reopened streams")
         self.reopened += 1
+        self._reopened.add(stream)
         self._forget_vanished_choice(stream)
         try:
             self.source.reopen() if stream == "input" else self.speaker.reopen()
