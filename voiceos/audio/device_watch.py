@@ -115,7 +115,6 @@ class DeviceWatch:
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
-        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # `routes` is written by the watching thread and the loop's
         self._generation = 0  # bumped when the loop takes a look of its own: an older look is stale
 
@@ -138,9 +137,7 @@ class DeviceWatch:
         self._proc = subprocess.Popen(["pactl", "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                       text=True)
         for target, name in ((self._read_events, "device-events"), (self._compare, "device-routes")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=target, name=name, daemon=True).start()
 
     def _read_events(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None

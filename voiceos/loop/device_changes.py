@@ -43,8 +43,8 @@ class DeviceChanges:
         self.log = session_log
         self.notify = notify
         self.watch = watch
-        self.reopened = 0
-        self._reopened: set[Stream] = set()  # streams reopened here whose end the server may still report
+        self.reopens = 0
+        self._end_expected: set[Stream] = set()  # streams reopened here whose end the server may still report
         self._looked = False
 
     def read(self, timeout: float) -> AudioChunk | None:
@@ -68,8 +68,8 @@ class DeviceChanges:
             self._lost("output", "the output device stopped (unplugged?)")
 
     def _moved(self, moved: DeviceMoved, cut_reply: Callable[[], None]) -> None:
-        if moved.after is None and moved.stream in self._reopened:
-            self._reopened.discard(moved.stream)
+        if moved.after is None and moved.stream in self._end_expected:
+            self._end_expected.discard(moved.stream)
             return  # the dead stream was noticed first and is open again (that was logged and said)
         if moved.after is None and (now := self._now_on(moved.stream)) is not None:
             moved = DeviceMoved(moved.stream, moved.before, now, moved.feeds_back)  # gone a moment, then moved
@@ -94,11 +94,11 @@ class DeviceChanges:
 
     def _lost(self, stream: Stream, why: str) -> None:
         """A stream that ended: reopened (follow) or the end of the session (stop, or nothing to open)."""
-        if self.policy is OnDeviceLoss.STOP or self.reopened >= MAX_REOPENS:
+        if self.policy is OnDeviceLoss.STOP or self.reopens >= MAX_REOPENS:
             raise DeviceError(why if self.policy is OnDeviceLoss.STOP else f"{why}; gave up after "
-                              f"{self.reopened} reopened streams")
-        self.reopened += 1
-        self._reopened.add(stream)
+                              f"{self.reopens} reopened streams")
+        self.reopens += 1
+        self._end_expected.add(stream)
         self._forget_vanished_choice(stream)
         try:
             self.source.reopen() if stream == "input" else self.speaker.reopen()
