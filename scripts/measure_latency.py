@@ -125,7 +125,9 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
     chat = None
     try:
         chat = subprocess.Popen([str(ROOT / ".venv/bin/voiceos"), "chat", "--log-dir", str(log_dir), *voiceos_args],
-                                env=rig.env(), stdout=(work / "chat.out").open("w"),
+                                # a memory of its own: the user's would change the prompts (and runs each other's)
+                                env=rig.env() | {"XDG_DATA_HOME": str(work / "data")},
+                                stdout=(work / "chat.out").open("w"),
                                 stderr=(work / "chat.err").open("w"))
         if not wait_for(lambda: any(r["type"] == "ready" for r in read_logs(log_dir)), 180):
             raise SystemExit(f"voiceos chat did not become ready; see {work}/chat.err")

@@ -27,9 +27,10 @@ def references() -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep logs and caches of tests out of the user's folders (calibration is shared across tests)."""
+    """Keep logs, memories and caches of tests out of the user's folders. Calibration (in the cache) is shared
+    across tests; each test has a data folder of its own, so what Samantha remembers in one is not in another."""
     home = tmp_path_factory.getbasetemp() / "xdg"
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 

@@ -57,14 +57,14 @@ def test_the_prompt_holds_exactly_the_remembered_exchanges() -> None:
 def test_learns_the_users_name(said: str) -> None:
     conv = conversation()
     conv.add(said, "Nice to meet you!")
-    assert conv.facts.get("name") == "Theo"
+    assert conv.profile.name == "Theo"
 
 
 @pytest.mark.parametrize("said", ["I'm tired.", "I am so happy today.", "I'm Just back from work."])
 def test_does_not_take_moods_for_names(said: str) -> None:
     conv = conversation()
     conv.add(said, "Oh?")
-    assert "name" not in conv.facts
+    assert conv.profile.name == ""
 
 
 @pytest.mark.parametrize("fmt", [CHATML, GEMMA, TRANSCRIPT], ids=lambda f: f.name)
@@ -85,7 +85,7 @@ def test_a_later_name_replaces_the_earlier_one() -> None:
     conv = conversation()
     conv.add("My name is Theo.", "Hi Theo.")
     conv.add("Actually, call me Theodora.", "Oh! Hi Theodora.")
-    assert conv.facts["name"] == "Theodora"
+    assert conv.profile.name == "Theodora"
 
 
 def test_prefix_is_the_start_of_every_prompt() -> None:

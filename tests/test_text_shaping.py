@@ -237,7 +237,7 @@ def test_the_words_already_written_after_a_clause_can_clear_it_at_once() -> None
     assert persona.might_break_character("I'm happy", "to")  # "to help" or "to hear"?
     assert persona.might_break_character("I'm happy", "to he")  # "help" is still possible
     assert not persona.might_break_character("I'm happy", "to hea"), "not 'happy to help' any more"
-    assert not persona.might_break_character("I'm glad", "to"), "'glad I could help' needs an 'I' next"
+    assert not persona.might_break_character("I'm glad", "you"), "'glad to help', 'glad I could help': not 'you'"
     assert not persona.might_break_character("I'm sorry,", "but it ")
     assert persona.might_break_character("I'm sorry,", "but i"), "'i' may be whole: 'but I'"
 

@@ -187,6 +187,8 @@ class SessionConfig:
     barge_in_ms: int = milliseconds(300)  # user speech over Samantha for this long stops her
     echo_tail_ms: int = milliseconds(400, lo=0)  # after playback ends, keep the raised threshold this long
     recalibrate: bool = False
+    memory: bool = True  # remember the user across sessions (False: a clean session, nothing kept)
+    memory_file: Path | None = None  # where; None = memory.json in the user data folder
 
     @property
     def mode(self) -> Mode:

@@ -171,7 +171,8 @@ class ScriptedLlm:
     def stream(self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
                temperature: float | None = None, max_tokens: int | None = None,
                stats: GenerationStats | None = None, read_before: PrefillResult | None = None,
-               avoid: list[str] | None = None, banned: tuple[str, ...] = ()) -> Iterator[str]:
+               avoid: list[str] | None = None, banned: tuple[str, ...] = (),
+               openings: list[str] | None = None) -> Iterator[str]:
         self.prompts.append(text)
         for word in self.reply_to(self.said(text)).split():
             if cancelled():
@@ -293,6 +294,8 @@ def run_conversation(audio: np.ndarray, lexicon: Lexicon, *, llm: ScriptedLlm | 
                      log_dir: Path | None = None) -> ScriptedRun:
     """Run the real voice loop over `audio` with the scripted models and sound card."""
     config = config or Config()
+    if config.session.memory_file is None:
+        config.session.memory = False  # a scripted run keeps nothing of the user unless told where
     llm = llm or ScriptedLlm()
     transcriber = ScriptedTranscriber(lexicon)
     clock = ManualClock()

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--input-device", help="input device (index or part of its name)")
     p.add_argument("--output-device", help="output device (index or part of its name)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="a clean session: nothing remembered about you is loaded, nothing new is kept")
     p.add_argument("--on-device-loss", choices=[policy.value for policy in OnDeviceLoss],
                    help="when the microphone or speaker goes away: follow the new default with a notice "
                         "(the default) or stop the session")
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-device", help="play replies on this device")
     p.add_argument("--no-play", action="store_true", help="do not play replies, only write them")
     p.add_argument("--fast", action="store_true", help="feed audio faster than real time (timings not meaningful)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="a clean session: nothing remembered about you is loaded, nothing new is kept")
 
     p = sub.add_parser("bench", help="latency benchmark over WAV files, stage by stage")
     _common(p)
@@ -63,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--turn-taking", type=Path, metavar="DIR",
                    help="the turn-taking benchmark over a corpus made by scripts/make_turn_taking_corpus.py: "
                         "false cut-offs per pause length, latency at true ends (with --json, --plot)")
+
+    p = sub.add_parser("eval", help="the persona scorecard: scripted conversations as text, every reply checked")
+    _common(p)
+    p.add_argument("--conversations", type=Path, help="a conversations TOML (default: the shipped ones)")
+    p.add_argument("--only", nargs="+", default=[], metavar="ID", help="only these conversations")
+    p.add_argument("--split", choices=["all", "tuned", "held-out"], default="all",
+                   help="the conversations tuned on, those kept aside, or all (the default)")
+    p.add_argument("--no-memory", action="store_true", help="no memory across sessions: a restart forgets")
+    p.add_argument("--json", type=Path, help="write the scorecard and every reply as JSON")
+    p.add_argument("--compare", type=Path, help="an earlier --json result: print the changes, flag what got worse")
+
+    p = sub.add_parser("memory", help="what Samantha remembers about you across sessions: show, forget")
+    p.add_argument("action", nargs="?", choices=["show", "forget"], default="show")
+    p.add_argument("--config", type=Path, help="a TOML config file (its [session] memory_file)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
 
     p = sub.add_parser("report", help="summarise a session log: turns, latencies, pauses, and a PNG")
     p.add_argument("log", type=Path)
@@ -122,6 +141,8 @@ def make_config(args: argparse.Namespace) -> Config:
         config.audio.input_device = args.input_device
     if getattr(args, "output_device", None) is not None:
         config.audio.output_device = args.output_device
+    if getattr(args, "no_memory", False):
+        config.session.memory = False
     if getattr(args, "on_device_loss", None) is not None:
         config.audio.on_device_loss = args.on_device_loss
     validate(config)
@@ -180,6 +201,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_report(args.log, args.png)
     config = make_config(args)
+    if command == "memory":
+        from voiceos.commands.memory import run_memory
+        from voiceos.think.user_profile import default_memory_path
+
+        return run_memory(args.action, config.session.memory_file or default_memory_path())
+    if command == "eval":
+        from voiceos.commands.eval import EvalOptions, run_eval
+
+        return run_eval(config, EvalOptions(conversations=args.conversations, only=args.only, split=args.split,
+                                            memory=not args.no_memory, json_path=args.json,
+                                            compare=args.compare))
     if command == "chat":
         from voiceos.commands.chat import chat
 

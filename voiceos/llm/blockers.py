@@ -89,6 +89,45 @@ class PhraseBlocker:
         return logits
 
 
+class OpenerBlocker:
+    """A sampling step that keeps a reply from opening with given words.
+
+    A small model falls into a stock opener ("That's a great idea!", "Oh, I love…") and opens reply after reply
+    with it. For a two-word opening, once the reply's first word is its first, the first token of its second
+    word is not allowed, so the reply opens another way ("Oh, that's" → "Oh, I…"); a one-word opening ("My")
+    may not be the reply's first token at all. `openings`: as written ("Oh, that's", "My")."""
+
+    def __init__(self, llm: ReplyTokenizer, openings: list[str], prompt_len: int) -> None:
+        self._prompt_len = prompt_len
+        barred: dict[tuple[int, ...], set[int]] = {}
+        for opening in openings:
+            words = opening.split()
+            if len(words) == 1:
+                first_token = llm.reply_tokens(words[0])[:1]
+                barred.setdefault((), set()).update(first_token)
+            if len(words) != 2:
+                continue
+            second = llm.reply_tokens(" " + words[1])
+            bare = words[0].rstrip(",.!?;:")
+            for first in {words[0], bare} - {""}:
+                if second:
+                    barred.setdefault(tuple(llm.reply_tokens(first)), set()).add(second[0])
+        self._barred = barred
+        self._longest = max((len(first) for first in barred), default=0)
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        generated = input_ids[self._prompt_len :]
+        if len(generated) <= self._longest:
+            for token in self._barred.get(tuple(int(t) for t in generated), ()):
+                logits[token] = -np.inf
+        return logits
+
+
+def opening_of(reply: str) -> str:
+    """A reply's first two words, as written ("Oh, that's"): what `OpenerBlocker` keeps from coming back."""
+    return " ".join(reply.split()[:2])
+
+
 def _written_forms(llm: ReplyTokenizer, text: str) -> list[list[int]]:
     """The tokens of `text` as a reply may write it: opening the reply, or after earlier words."""
     return [llm.reply_tokens(text), llm.reply_tokens(" " + text)]

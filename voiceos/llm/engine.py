@@ -29,7 +29,7 @@ from voiceos.config import LlmConfig
 from voiceos.errors import Cancelled, ConfigError, ModelError, VoiceosError
 from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.llm import llama_internals
-from voiceos.llm.blockers import CopyBlocker, PhraseBlocker
+from voiceos.llm.blockers import CopyBlocker, OpenerBlocker, PhraseBlocker
 from voiceos.llm.model import BACKGROUND_BATCH, REPLY_BATCH, GenerationStats, PrefillResult
 from voiceos.llm.prompt_format import PromptFormat, format_for
 from voiceos.offline import enforce_offline
@@ -202,12 +202,12 @@ class LocalLlm:
         self, text: str, cancelled: Callable[[], bool] = lambda: False, *, seed: int | None = None,
         temperature: float | None = None, max_tokens: int | None = None, stats: GenerationStats | None = None,
         read_before: PrefillResult | None = None, avoid: list[str] | None = None,
-        banned: tuple[str, ...] = (),
+        banned: tuple[str, ...] = (), openings: list[str] | None = None,
     ) -> Iterator[str]:
         """Yield reply text pieces for prompt `text`; stop at the format's stop text or `max_tokens`.
         `read_before`: a `prefill` of this prompt just done by the caller, counted in `stats`.
         `avoid`: sentences the reply must not copy (see `CopyBlocker`); `banned`: phrases it must not write
-        (see `PhraseBlocker`)."""
+        (see `PhraseBlocker`); `openings`: two-word openings it must not start with (see `OpenerBlocker`)."""
         cfg = self.config
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
@@ -222,18 +222,21 @@ class LocalLlm:
         stats.reused_tokens, stats.read_tokens = read.reused, read.read
         self._llm.set_seed(seed if seed is not None else cfg.seed)
         try:
-            yield from self._decode(tokens, cancelled, stats, limit, temperature, started, avoid or [], banned)
+            yield from self._decode(tokens, cancelled, stats, limit, temperature, started, avoid or [], banned,
+                                    openings or [])
         finally:
             if stats.first_token_ms:
                 stats.decode_s = time.perf_counter() - started - stats.first_token_ms / 1000.0
 
     def _decode(self, tokens: list[int], cancelled: Callable[[], bool], stats: GenerationStats, limit: int,
                 temperature: float | None, started: float, avoid: list[str],
-                banned: tuple[str, ...]) -> Iterator[str]:
+                banned: tuple[str, ...], openings: list[str]) -> Iterator[str]:
         from llama_cpp import LogitsProcessorList
 
         cfg = self.config
-        blockers: list[CopyBlocker | PhraseBlocker] = []
+        blockers: list[CopyBlocker | PhraseBlocker | OpenerBlocker] = []
+        if openings:
+            blockers.append(OpenerBlocker(self, openings, len(tokens)))
         if avoid:
             blockers.append(CopyBlocker(self, avoid, len(tokens)))
         if banned:

@@ -67,6 +67,7 @@ class LanguageModel(Protocol):
     def stream(self, text: str, cancelled: Callable[[], bool] = ..., *, seed: int | None = None,
                temperature: float | None = None, max_tokens: int | None = None,
                stats: GenerationStats | None = None, read_before: PrefillResult | None = None,
-               avoid: list[str] | None = None, banned: tuple[str, ...] = ()) -> Iterator[str]:
+               avoid: list[str] | None = None, banned: tuple[str, ...] = (),
+               openings: list[str] | None = None) -> Iterator[str]:
         """Reply text pieces for prompt `text`, as they are decoded."""
         ...

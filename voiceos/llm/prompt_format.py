@@ -19,13 +19,22 @@ class PromptFormat:
     reply_close: str  # after a reply
     stops: tuple[str, ...]  # text that ends a reply
     reply_lead: str = ""  # between `reply_open` and an earlier reply (the space a model writes itself)
+    # What the model should keep in mind for the newest user turn (what it knows about the user), with {note}:
+    # a message of its own before that turn where the format has one, else at the start of the user's words.
+    note_message: str = ""
+    note_in_turn: str = "({note}) "
 
-    def render(self, system: str, turns: list[tuple[str, str]], user: str, *, close_user: bool) -> str:
-        """`turns` are earlier (user, reply) pairs; `user` is the new turn, left open while it is partial."""
+    def render(self, system: str, turns: list[tuple[str, str]], user: str, *, close_user: bool,
+               note: str = "") -> str:
+        """`turns` are earlier (user, reply) pairs; `user` is the new turn, left open while it is partial;
+        `note`: what the model should keep in mind for it."""
         out = [self.system.format(system=system)]
         for u, a in turns:
             out.append(f"{self.user_open}{u}{self.reply_open}{self.reply_lead}{a}{self.reply_close}")
-        out.append(f"{self.user_open}{user}")
+        if note and self.note_message:
+            out.append(self.note_message.format(note=note))
+        in_turn = self.note_in_turn.format(note=note) if note and not self.note_message else ""
+        out.append(f"{self.user_open}{in_turn}{user}")
         if close_user:
             out.append(self.reply_open)
         return "".join(out)
@@ -33,7 +42,8 @@ class PromptFormat:
 
 CHATML = PromptFormat(
     "chatml", "<|im_start|>system\n{system}<|im_end|>\n", "<|im_start|>user\n",
-    "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n", ("<|im_end|>", "<|im_start|>", "<|endoftext|>"))
+    "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n", ("<|im_end|>", "<|im_start|>", "<|endoftext|>"),
+    note_message="<|im_start|>system\n{note}<|im_end|>\n")
 GEMMA = PromptFormat(
     "gemma", "<start_of_turn>user\n{system}<end_of_turn>\n<start_of_turn>model\nOkay.<end_of_turn>\n",
     "<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n", "<end_of_turn>\n",

@@ -115,7 +115,10 @@ class Answering:
         self.result.interrupted += int(interrupted)
         self.result.records.append(record)
         # the words as the LLM read them (the same words, maybe spelled as an earlier pass wrote them)
-        responder.remember(job.prompt_text or job.transcript.text, record.reply.text, interrupted)
+        learned = responder.remember(job.prompt_text or job.transcript.text, record.reply.text, interrupted)
+        if learned:
+            self.measures.log.write("remembered", turn=record.turn, saved=responder.conversation.memory is not None,
+                                    facts=[{"kind": f.kind, "value": f.value} for f in learned])
         if self.options.printer:
             self.print_heard(active)
             self.options.printer.replied(record.reply.text, record)

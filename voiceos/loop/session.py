@@ -44,6 +44,7 @@ from voiceos.think.conversation import Conversation
 from voiceos.think.persona import Persona, load_persona
 from voiceos.think.prompt_fitting import check_context
 from voiceos.think.responder import Responder
+from voiceos.think.user_profile import ProfileStore, default_memory_path
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class Session:
                  log_name: str | None = None, kind: str = "chat", clock: SessionClock | None = None) -> None:
         self.config = config
         self.engines = engines
+        # what she remembers of the user across sessions; a bad memory file stops here, before the log opens
+        memory_file = config.session.memory_file or default_memory_path()
+        self.memory = ProfileStore(memory_file) if config.session.memory else None
+        remembered = self.memory.load() if self.memory is not None else None
         self.clock = clock or SessionClock()
         self.meter = CpuMeter(self.clock).start()
         self.log = SessionLog(log_dir or config.session.log_dir or default_log_dir(), self.clock, log_name)
@@ -147,6 +152,9 @@ class Session:
                                     "measured_now": engines.rates_measured_now}) if rates else None,
             config={"speculate": config.session.speculate, "endpoint": asdict(config.endpoint),
                     "stt_short_window": config.stt.short_window},
+            memory=({"file": str(self.memory.path), "facts": [{"kind": f.kind, "value": f.value, "learned": f.learned}
+                                                             for f in remembered.facts]}
+                    if self.memory is not None and remembered is not None else None),
         )
 
     def converse(self, source: AudioSource, speaker: Playback, options: LoopOptions | None = None,
@@ -161,7 +169,7 @@ class Session:
         """A voice loop for one conversation, its workers started and the source open; closed on exit."""
         engines = self.engines
         conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens,
-                                    self.config.llm.history_budget_tokens)
+                                    self.config.llm.history_budget_tokens, memory=self.memory)
         self.conversation = conversation  # the latest conversation's memory (tests and bench look at it)
         started = contextlib.ExitStack()  # what is started is stopped, even when a Ctrl-C cuts the setup short
         try:

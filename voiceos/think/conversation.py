@@ -1,30 +1,31 @@
-"""Conversation memory within a token budget, and the facts Samantha keeps about the user.
+"""Conversation memory within a token budget, and what Samantha knows about the user.
 
 Old exchanges are dropped from the front when the history outgrows its budget — several at once, so the
-prompt prefix (which llama.cpp keeps evaluated) changes rarely. Facts the user stated (their name, their
-work) are restated in front of the newest user turn, so she remembers them after the exchanges that held
-them are gone.
+prompt prefix (which llama.cpp keeps evaluated) changes rarely. What the user said about themselves (their
+name, their work, who and what they care about) is kept in their profile (`think.user_profile`): saved
+across sessions when the conversation has a store, and told to the model as a note in front of the newest
+user turn, so she remembers it after the exchanges that held it are gone and the prefix stays the same.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voiceos.errors import VoiceosError
 from voiceos.llm.prompt_format import PromptFormat
 from voiceos.think.guard import REPLIES_REMEMBERED
 from voiceos.think.persona import Persona
+from voiceos.think.user_profile import Fact, ProfileStore, UserProfile
 
-_NAME = re.compile(r"\b(?:my name is|my name's|call me|i'm called|i am called)\s+([A-Z][a-z]+)", re.I)
-_IM_NAME = re.compile(r"\b(?:I'm|I am|this is)\s+([A-Z][a-z]{2,})\b")
-_WORK = re.compile(
-    r"\b(?:i work (?:as|at|in|on|for)|my job is|i'm working (?:as|at|on)|i am working (?:as|at|on))\s+([^.,!?]{2,60})",
-    re.I,
-)
-_NOT_NAMES = {"Good", "Fine", "Okay", "Sorry", "Tired", "Here", "Back", "Just", "Not", "Happy", "Sure", "Really",
-              "Very", "So", "Still", "Going", "Doing", "Trying", "Thinking", "Feeling", "Glad", "Done", "Home"}
+log = logging.getLogger(__name__)
+
+_NAMED = re.compile(r"\b(?:named|called) (\w+)")  # the name in a fact about someone ("a brother named Omar")
+CLAIMED_KINDS = ("name", "work", "home")  # what is the user's alone: said by her as her own, it is a confusion
 
 
 @dataclass
@@ -41,33 +42,35 @@ class Conversation:
     count_tokens: Callable[[str], int]
     history_budget: int  # tokens of exchanges kept
     exchanges: list[Exchange] = field(default_factory=list)
-    facts: dict[str, str] = field(default_factory=dict)
+    memory: ProfileStore | None = None  # where the profile is kept across sessions (None: this session only)
+    profile: UserProfile = field(default_factory=UserProfile)  # loaded from `memory` when there is one
     dropped: int = 0  # exchanges dropped so far
     unanswered: str = ""  # the user's words of turns she was cut off from before saying anything
     said: deque[str] = field(default_factory=lambda: deque(maxlen=REPLIES_REMEMBERED))  # her replies, kept
     # past the history: a question asked again after its exchange was let go still gets a new answer
 
-    def facts_text(self) -> str:
-        if not self.facts:
-            return ""
-        known = "; ".join(f"their {k} is {v}" for k, v in sorted(self.facts.items()))
-        return f"(Remember about your friend: {known}.) "
+    def __post_init__(self) -> None:
+        if self.memory is not None:
+            self.profile = self.memory.load()
 
-    def learn(self, user_text: str) -> None:
-        if m := _NAME.search(user_text):
-            self.facts["name"] = m.group(1).capitalize()
-        elif (m := _IM_NAME.search(user_text)) and m.group(1) not in _NOT_NAMES:
-            self.facts["name"] = m.group(1)
-        if m := _WORK.search(user_text):
-            self.facts["work"] = m.group(1).strip()
+    def learn(self, user_text: str) -> list[Fact]:
+        """What `user_text` tells about the user that was not known: kept in the profile (and saved)."""
+        learned = self.profile.learn(user_text)
+        if learned and self.memory is not None:
+            try:
+                self.memory.save(self.profile)
+            except VoiceosError as exc:  # a full disk or a read-only folder: she remembers for this session
+                log.warning("%s", exc)
+        return learned
 
-    def add(self, user: str, reply: str, interrupted: bool = False) -> None:
-        self.learn(user)
+    def add(self, user: str, reply: str, interrupted: bool = False) -> list[Fact]:
+        """A finished exchange joins the history; the facts it told about the user that are new."""
+        learned = self.learn(user)
         if interrupted and not reply:
             # Cut off before a word of hers was heard: no exchange of hers to show (a bare "—" in the history
             # has the model answer "—" from then on); the user's words go in front of their next turn.
             self.unanswered = f"{self.unanswered} {user}".strip()
-            return
+            return learned
         user = f"{self.unanswered} {user}".strip()
         self.unanswered = ""
         shown = reply if not interrupted else reply.rstrip(" ,.") + " —"
@@ -75,6 +78,7 @@ class Conversation:
         if reply:
             self.said.append(reply)
         self._fit()
+        return learned
 
     def _turns(self) -> list[tuple[str, str]]:
         return list(self.persona.examples) + [(e.user, e.reply) for e in self.exchanges]
@@ -95,11 +99,47 @@ class Conversation:
             self.dropped += 1
 
     def prompt(self, user_text: str, *, final: bool = True) -> str:
-        # Facts go in front of the newest user turn, not into the system text: the persona and history
-        # before them stay byte-identical, so llama.cpp keeps them evaluated from turn to turn.
+        # What she knows of the user goes in front of the newest user turn, not into the system text: the
+        # persona and history before it stay byte-identical, so llama.cpp keeps them evaluated turn to turn.
         said = f"{self.unanswered} {user_text}" if self.unanswered and user_text else self.unanswered or user_text
-        return self.fmt.render(self.persona.system, self._turns(), self.facts_text() + said, close_user=final)
+        return self.fmt.render(self.persona.system, self._turns(), said, close_user=final, note=self.note())
+
+    def claims(self, user_text: str = "") -> tuple[str, ...]:
+        """What she must not say as her own in this conversation: who the user is — their name, work and home,
+        known or said in `user_text` (the turn she answers) — in the first person ("my name is priya", "i'm
+        priya", "i work as a nurse"): a small model asked "what is my name?" answers "My name is Priya", and
+        told "call me Priya" answers "I'm Priya". What they love she may love too."""
+        profile = copy.deepcopy(self.profile)
+        profile.learn(user_text)
+        others = [m.group(1).lower() for fact in profile.facts if (m := _NAMED.search(fact.value))]  # Omar, Rex
+        profile.facts = [fact for fact in profile.facts if fact.kind in CLAIMED_KINDS]
+        told = [sentence.strip(" .").lower() for sentence in profile.in_their_words().split(". ")]
+        name = profile.name.lower()
+        mine = [f"{lead} {name}" for lead in ("i'm", "i am", "my name's", "call me")] if name else []
+        mine += [f"{lead} {other}" for other in others for lead in ("my name is", "my name's", "i'm", "i am")]
+        work = [f"{lead} {f.value.lower()}" for f in profile.of_kind("work") for lead in ("i'm", "i am")
+                if f.value.lower().startswith(("a ", "an "))]
+        return tuple(dict.fromkeys(p for p in (*told, *mine, *work) if len(p.split()) >= 2))
+
+    def note(self) -> str:
+        """What she knows about the user, for the model, as notes about them ("their name is Priya; they work
+        as a nurse"): told plainly ("Priya works as a nurse") or in the user's words ("My name is Priya"), a
+        small model takes the name and facts for its own or reads them out (measured with `voiceos eval`)."""
+        told = self.profile.in_their_words()
+        if not told:
+            return ""
+        notes = "; ".join(_about_them(sentence) for sentence in told.rstrip(".").split(". "))
+        return f"Notes about the person you are talking with, not about you: {notes}."
 
     def prefix(self) -> str:
         """Everything before the new user's words: what can be evaluated while waiting."""
         return self.prompt("", final=False)
+
+
+def _about_them(sentence: str) -> str:
+    """One of the user's facts in their words ("My name is Priya", "I am from Kenya") as a note about them
+    ("their name is Priya", "they are from Kenya")."""
+    for mine, theirs in (("My ", "their "), ("I am ", "they are "), ("I ", "they ")):
+        if sentence.startswith(mine):
+            return theirs + sentence[len(mine) :]
+    return sentence

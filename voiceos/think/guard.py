@@ -56,6 +56,20 @@ def repeats_earlier(text: str, earlier: list[str], *, whole: bool, min_words: in
     return ""
 
 
+_ABOUT_THEMSELVES = re.compile(r"\b(my|me|i|am i|do i|did i)\b", re.I)
+
+
+def asks_about_themselves(user_text: str) -> bool:
+    """A question of the user's about themselves ("What is my name?", "What do I do?"). A small model answers
+    such a question as itself, mirroring its pronoun ("My name is…", "I work as…"); the reply may not open
+    with "My" or "I" (`OPENINGS_BARRED_FOR_QUESTIONS_ABOUT_THEM`)."""
+    questions = [s for s in _SENTENCES.split(user_text.strip()) if s.rstrip().endswith("?")]
+    return any(_ABOUT_THEMSELVES.search(q) for q in questions)
+
+
+OPENINGS_BARRED_FOR_QUESTIONS_ABOUT_THEM = ("My", "I")
+
+
 def says_back(text: str, user_text: str, *, whole: bool) -> str:
     """A reply that is the user's words back (whole), or says a long sentence of theirs again. The reason,
     or ""."""

@@ -14,6 +14,7 @@ from voiceos.listen.transcript import normalise
 from voiceos.llm.model import LanguageModel
 from voiceos.think.conversation import Conversation
 from voiceos.think.persona import Persona
+from voiceos.think.user_profile import Fact
 
 CONTEXT_MARGIN_TOKENS = 8  # room kept free besides a whole reply
 _CLOSING_PUNCTUATION = " .?!,;:"
@@ -82,10 +83,10 @@ class PromptFitter:
         with self.lock:
             return self.conversation.prefix()
 
-    def remember(self, user: str, spoken: str, interrupted: bool) -> None:
-        """A finished exchange joins the conversation."""
+    def remember(self, user: str, spoken: str, interrupted: bool) -> list[Fact]:
+        """A finished exchange joins the conversation; the facts about the user it told that are new."""
         with self.lock:
-            self.conversation.add(user, spoken, interrupted)
+            return self.conversation.add(user, spoken, interrupted)
 
     def _fitted(self, text: str, *, final: bool) -> str:
         """The prompt for `text`, leaving room for a whole reply in the context: the oldest exchanges go

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Protocol
 
+from voiceos.llm.blockers import opening_of
 from voiceos.llm.model import GenerationStats, LanguageModel, PrefillResult
 from voiceos.measure.clock import SessionClock
 from voiceos.speak.splitter import ClauseSplitter, voiced
@@ -22,6 +23,8 @@ from voiceos.think.guard import (
     ATTEMPTS,
     EARLIER_REPLIES_CHECKED,
     ECHO_MIN_WORDS,
+    OPENINGS_BARRED_FOR_QUESTIONS_ABOUT_THEM,
+    asks_about_themselves,
     max_sentences,
     repeats_earlier,
     says_back,
@@ -96,6 +99,7 @@ class _Attempt:
         self.sentences = sentence_count(" ".join(heard))
         self.earlier = list(writer.conversation.said)  # not to copy
         self.user_text = job.transcript.text if job.transcript is not None else ""  # not to say back
+        self.claims = writer.conversation.claims(self.user_text)  # the user's name and facts: not hers
         self.whole: list[str] = []  # the plain cascade: spoken only when the whole reply is written
         self.copies_checked = True  # until a copy was let through (it could not be taken back any more)
         self.held = ""  # words that could still grow into a banned phrase: said once what follows clears them
@@ -116,9 +120,18 @@ class _Attempt:
             temperature=config.temperature + RETRY_TEMPERATURE_STEP * self.attempt, stats=job.stats,
             read_before=read_before, avoid=sentences_of(self.earlier[-EARLIER_REPLIES_CHECKED:]),
             banned=self._barred() if self.last_try else (),  # the last try may not write them at all
+            openings=[] if self.heard else self._openings_barred(),
         )
         missed = self._write(pieces)
         return missed if missed is not None else self._finish()
+
+    def _openings_barred(self) -> list[str]:
+        """How the reply may not open: with the first two words of one of her recent replies (a stock opener),
+        nor, asked about the user themselves, with "My" or "I" (a small model mirrors the question's pronoun
+        and answers "What is my name?" with "My name is…")."""
+        recent = [opening_of(reply) for reply in self.earlier[-EARLIER_REPLIES_CHECKED:]]
+        mirror = OPENINGS_BARRED_FOR_QUESTIONS_ABOUT_THEM if asks_about_themselves(self.user_text) else ()
+        return [*recent, *mirror]
 
     def _barred(self) -> tuple[str, ...]:
         """What the last try may not write at all: the persona's banned phrases, the opening sentence of each
@@ -127,7 +140,8 @@ class _Attempt:
         openings = [sentences_of([reply])[0] for reply in self.earlier[-EARLIER_REPLIES_CHECKED:]
                     if len(reply.split()) >= 2]  # not "Sure!"
         echoes = [s for s in sentences_of([self.user_text]) if len(s.split()) >= ECHO_MIN_WORDS]
-        return (*self.persona.banned, *(s.strip().rstrip(".!?,;:") for s in [*openings, *echoes] if s.strip()))
+        return (*self.persona.banned, *self.claims,
+                *(s.strip().rstrip(".!?,;:") for s in [*openings, *echoes] if s.strip()))
 
     def _write(self, pieces: Iterator[str]) -> Outcome | None:
         """Turn the pieces into clauses and say them. An outcome when the attempt missed; None when the reply
@@ -138,12 +152,12 @@ class _Attempt:
                 self.job.first_token_t = self.clock.now()
             ready = list(splitter.feed(piece))
             if self.held and not ready and not persona.might_break_character(self._text(self.held),
-                                                                             splitter.pending):
+                                                                             splitter.pending, self.claims):
                 ready = [""]  # the words written after it do not go on with a banned phrase: say it now
             for i, clause in enumerate(ready):
                 clause = f"{self.held} {clause}".strip()
                 following = " ".join([*ready[i + 1 :], splitter.pending])
-                self.held = clause if persona.might_break_character(self._text(clause), following) else ""
+                self.held = clause if persona.might_break_character(self._text(clause), following, self.claims) else ""
                 if self.held:
                     continue
                 if not self._emit(clause, voiced(clause)):
@@ -153,7 +167,7 @@ class _Attempt:
             # A banned phrase written before its clause is complete ("I'm sorry, but I can't …"): a miss now,
             # not at the clause's end, so a new attempt starts that many tokens sooner. Whole words only.
             written = " ".join([*self.spoken, self.held, splitter.pending])
-            hit = persona.breaks_character(written[: written.rfind(" ") + 1])
+            hit = persona.breaks_character(written[: written.rfind(" ") + 1], self.claims)
             if hit:
                 self.job.guard_hits.append(hit)
                 return self._after_miss()
@@ -180,7 +194,7 @@ class _Attempt:
         """Say `clause` (as `said`) unless it breaks character or copies an earlier reply; False on a miss."""
         job = self.job
         text = self._text(clause)
-        hit = self.persona.breaks_character(text)
+        hit = self.persona.breaks_character(text, self.claims)
         if not hit and self.copies_checked:
             copied = repeats_earlier(text, self.earlier, whole=last) or says_back(text, self.user_text, whole=last)
             if copied:

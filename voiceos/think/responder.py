@@ -22,6 +22,7 @@ from voiceos.think.hearing import Hearing
 from voiceos.think.jobs import Job, PartialJob, ReplyJob, WarmJob
 from voiceos.think.prompt_fitting import PromptFitter
 from voiceos.think.reply_writer import ReplyVoice, ReplyWriter
+from voiceos.think.user_profile import Fact
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,10 @@ class Responder:
             self._pending += 1
         self._jobs.put(job)
 
-    def remember(self, user: str, spoken: str, interrupted: bool) -> None:
-        """A finished exchange joins the conversation the next prompts are built from."""
-        self.prompts.remember(user, spoken, interrupted)
+    def remember(self, user: str, spoken: str, interrupted: bool) -> list[Fact]:
+        """A finished exchange joins the conversation the next prompts are built from; the facts about the
+        user it told that are new (kept in their profile)."""
+        return self.prompts.remember(user, spoken, interrupted)
 
     def close(self) -> None:
         if self._current is not None:

@@ -94,6 +94,7 @@ def run_bench(config: Config, options: BenchOptions) -> int:
     status(f"bench: {len(items)} utterance(s) × {options.runs} run(s), mode {' + '.join(m.value for m in modes)}"
            f"{', one conversation per run' if options.conversation else ''}; one warm-up turn per mode first")
     engines = load_engines(config, progress=status)
+    config.session.memory = False  # the corpus is not the user: nothing of theirs is read, nothing kept
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")
     with session_closed(session):
         turns = run_steps(session, steps, warmups, options.play)

@@ -223,6 +223,7 @@ def run_turn_taking(config: Config, folder: Path, json_path: Path | None, plot_p
     audio = {item.file: read_wav(folder / item.file, warn=status)[0] for item in items}
     status(f"turn-taking bench: {len(items)} utterances from {folder}")
     engines = load_engines(config, progress=status)
+    config.session.memory = False  # the corpus is not the user: nothing of theirs is read, nothing kept
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")
     results: list[TurnTakingResult] = []
     with session_closed(session):
