@@ -350,3 +350,10 @@ def test_a_bad_baseline_is_a_clear_error(tmp_path: Path, content: str | None, me
 def test_a_baseline_written_by_a_run_loads() -> None:
     doc = to_json(a_card(*GOOD_RUN), {"time": "2025-01-01T00:00:00Z"})
     assert json.loads(json.dumps(doc)) == doc, "plain JSON types only"
+
+
+def test_denying_a_fact_of_the_users_is_not_claiming_it() -> None:
+    from voiceos.commands.eval.scoring import name_confusion
+
+    assert name_confusion("I'm a pilot too, you know.", "Ingrid", ["a pilot"])
+    assert not name_confusion("I'm not a pilot, but I can talk to you from anywhere.", "Ingrid", ["a pilot"])

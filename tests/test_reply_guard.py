@@ -101,7 +101,9 @@ def test_the_last_attempt_may_not_write_boilerplate_at_all() -> None:
     refusal = "I'm sorry, but I can't help with that."
     job, _, llm = speak([refusal, refusal, "Oh, drop the two, then. What are the figures?"], heard_after=None)
     assert llm.barred[:2] == [(), ()], "writing it anew usually gives a better reply than steering around words"
-    assert llm.barred[2] == load_persona().banned, "but a third refusal would leave the user with no answer"
+    banned = load_persona().banned
+    assert llm.barred[2][: len(banned)] == banned, "but a third refusal would leave the user with no answer"
+    assert "your name is Samantha" in llm.barred[2], "nor may it call the user by her own name"
     assert job.reply_text == "Oh, drop the two, then. What are the figures?"
 
 

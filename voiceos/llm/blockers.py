@@ -7,6 +7,7 @@ logit of one token to -inf when writing it would copy an earlier sentence or com
 from __future__ import annotations
 
 import re
+import string
 from typing import Any, Protocol
 
 import numpy as np
@@ -76,7 +77,7 @@ class PhraseBlocker:
         found: set[tuple[int, ...]] = set()
         for phrase in banned:
             natural = re.sub(r"\bai\b", "AI", re.sub(r"\bi\b", "I", phrase))  # the guard's list is lower-case
-            for spelling in {phrase, natural, natural[:1].upper() + natural[1:]}:
+            for spelling in {phrase, natural, natural[:1].upper() + natural[1:], string.capwords(natural)}:
                 found.update(tuple(ids) for ids in _written_forms(llm, spelling) if ids)
         self._sequences = [list(ids) for ids in found]
 

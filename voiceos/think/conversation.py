@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from voiceos.errors import VoiceosError
 from voiceos.llm.prompt_format import PromptFormat
-from voiceos.think.guard import REPLIES_REMEMBERED
+from voiceos.think.guard import REPLIES_REMEMBERED, asks_about_themselves
 from voiceos.think.persona import Persona
 from voiceos.think.user_profile import Fact, ProfileStore, UserProfile
 
@@ -111,13 +111,21 @@ class Conversation:
         told "call me Priya" answers "I'm Priya". What they love she may love too."""
         profile = copy.deepcopy(self.profile)
         profile.learn(user_text)
-        others = [m.group(1).lower() for fact in profile.facts if (m := _NAMED.search(fact.value))]  # Omar, Rex
+        # Names keep their capitals: the guard reads the phrases in any case, but the last attempt's sampling
+        # step bars them token by token, and "Kenji" is not written with the tokens of "kenji".
+        others = [m.group(1) for fact in profile.facts if (m := _NAMED.search(fact.value))]  # Omar, Rex
         profile.facts = [fact for fact in profile.facts if fact.kind in CLAIMED_KINDS]
-        told = [sentence.strip(" .").lower() for sentence in profile.in_their_words().split(". ")]
-        name = profile.name.lower()
+        told = [sentence.strip(" .") for sentence in profile.in_their_words().split(". ")]
+        name = profile.name
         mine = [f"{lead} {name}" for lead in ("i'm", "i am", "my name's", "call me")] if name else []
         mine += [f"{lead} {other}" for other in others for lead in ("my name is", "my name's", "i'm", "i am")]
-        work = [f"{lead} {f.value.lower()}" for f in profile.of_kind("work") for lead in ("i'm", "i am")
+        her = self.persona.name
+        if name.lower() != her.lower():  # nor call them by her name ("Your name is Samantha")...
+            mine += [f"your name is {her}", f"you're {her}", f"you are {her}"]
+            mine += [f"{name}'s name is {her}"] if name else []
+        if asks_about_themselves(user_text):  # ...nor, asked who they are, answer who she is
+            mine += [f"my name is {her}", f"i'm {her}", f"i am {her}"]
+        work = [f"{lead} {f.value}" for f in profile.of_kind("work") for lead in ("i'm", "i am")
                 if f.value.lower().startswith(("a ", "an "))]
         return tuple(dict.fromkeys(p for p in (*told, *mine, *work) if len(p.split()) >= 2))
 

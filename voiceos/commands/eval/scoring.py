@@ -26,7 +26,7 @@ HER_NAME = "Samantha"
 MAX_WORDS = 50  # a spoken reply longer than this is a monologue, whatever its sentences
 CLAIM_WINDOW_WORDS = 3  # a user fact is claimed when "i'm", "my"… come at most this many words before it
 _CLAIMS = ("i'm", "i am", "im", "i work", "i live", "i have", "i've", "i was", "my")
-_NOT_CLAIMS = ("you", "your", "you're", "you are", "youre", "yours")
+_NOT_CLAIMS = ("you", "your", "you're", "you are", "youre", "yours", "not", "never")  # "I'm not a pilot" denies
 
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\ufe0f\u200d]")
 _MARKDOWN = re.compile(r"[*#`|_]")
