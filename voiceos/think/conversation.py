@@ -127,7 +127,8 @@ class Conversation:
             mine += [f"my name is {her}", f"i'm {her}", f"i am {her}"]
         work = [f"{lead} {f.value}" for f in profile.of_kind("work") for lead in ("i'm", "i am")
                 if f.value.lower().startswith(("a ", "an "))]
-        return tuple(dict.fromkeys(p for p in (*told, *mine, *work) if len(p.split()) >= 2))
+        home = [f"{lead} {f.value}" for f in profile.of_kind("home") for lead in ("i'm", "i am", "i live")]
+        return tuple(dict.fromkeys(p for p in (*told, *mine, *work, *home) if len(p.split()) >= 2))
 
     def note(self) -> str:
         """What she knows about the user, for the model, as notes about them ("their name is Priya; they work
