@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from voiceos.listen.transcript import Transcript
 from voiceos.llm.prompt_format import CHATML
 from voiceos.measure.clock import SessionClock
 from voiceos.think.conversation import Conversation
@@ -28,12 +29,15 @@ class ScriptedLlm:
         self.prompts: list[str] = []
         self.written: list[str] = []  # what each attempt got to write before it was stopped
         self.barred: list[tuple[str, ...]] = []  # the phrases each attempt was kept from writing
+        self.openings: list[list[str]] = []  # the openings each attempt was kept from
         self.fmt = CHATML
         self.config = SimpleNamespace(seed=7, temperature=0.7, max_reply_tokens=90)
 
-    def stream(self, prompt: str, cancelled: Any, banned: tuple[str, ...] = (), **_: Any) -> Iterator[str]:
+    def stream(self, prompt: str, cancelled: Any, banned: tuple[str, ...] = (), openings: list[str] | None = None,
+               **_: Any) -> Iterator[str]:
         self.prompts.append(prompt)
         self.barred.append(banned)
+        self.openings.append(openings or [])
         text = self.replies[len(self.prompts) - 1]
         self.written.append("")
         for i in range(0, len(text), 3):
@@ -66,14 +70,14 @@ class Voice:
         return 10.0  # plenty of speech queued: later clauses take their natural length
 
 
-def speak(replies: list[str], heard_after: int | None,
-          earlier: tuple[tuple[str, str], ...] = ()) -> tuple[ReplyJob, Voice, ScriptedLlm]:
+def speak(replies: list[str], heard_after: int | None, earlier: tuple[tuple[str, str], ...] = (),
+          user: str = "") -> tuple[ReplyJob, Voice, ScriptedLlm]:
     llm, voice = ScriptedLlm(replies), Voice(heard_after)
     conversation = Conversation(load_persona(), CHATML, lambda text: len(text.split()), 1100)
-    for user, reply in earlier:
-        conversation.add(user, reply)
+    for said, reply in earlier:
+        conversation.add(said, reply)
     writer = ReplyWriter(llm, conversation, voice, SessionClock())  # type: ignore[arg-type]
-    job = ReplyJob(1, reply_id=1)
+    job = ReplyJob(1, reply_id=1, transcript=Transcript(user) if user else None)
     heard: list[str] = []
     for attempt in range(3):
         if writer.attempt(job, "PROMPT", 2, attempt, None, heard) is Outcome.DONE:
@@ -226,3 +230,15 @@ def test_a_whole_reply_is_never_given_twice_in_a_session_a_sentence_may_come_bac
     earlier = ["Drop the figures."] + [f"Reply number {i} is here." for i in range(29)]
     assert repeats_earlier("Drop the figures.", earlier, whole=True)  # thirty replies back
     assert not repeats_earlier("Drop the figures. Then add them.", earlier, whole=True)
+
+
+def test_a_reply_may_not_open_like_her_recent_replies_nor_with_the_users_words_nor_mirror_their_question() -> None:
+    earlier = (("Hi.", "Oh, that sounds lovely."), ("Hm.", "Mm, I wonder about that."))
+    _, _, llm = speak(["Sunday? Tell me more."], heard_after=None, earlier=earlier,
+                      user="Sunday is the best part of the week.")
+    assert llm.openings[0] == ["Oh, that", "Mm, I", "Sunday"], "stock openers, and the start of an echo"
+    _, _, llm = speak(["Your name is Theo."], heard_after=None, user="What is my name?")
+    assert llm.openings[0] == ["My", "I"], "asked about themselves: not 'My name is…'"
+    _, _, llm = speak(["That's a tough one, but I'm happy to help you with that.", " a tough one, sadly."],
+                      heard_after=1, earlier=earlier, user="What is my name?")
+    assert llm.openings[1] == [], "a reply carried on from words already heard has opened"

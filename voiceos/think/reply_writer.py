@@ -35,6 +35,7 @@ from voiceos.think.jobs import ReplyJob
 
 log = logging.getLogger(__name__)
 
+OPENINGS_BARRED_FROM_LAST = 8  # her last replies whose two opening words a new reply may not open with
 RETRY_TEMPERATURE_STEP = 0.15  # each new attempt samples a little hotter (and with another seed)
 
 
@@ -126,12 +127,16 @@ class _Attempt:
         return missed if missed is not None else self._finish()
 
     def _openings_barred(self) -> list[str]:
-        """How the reply may not open: with the first two words of one of her recent replies (a stock opener),
-        nor, asked about the user themselves, with "My" or "I" (a small model mirrors the question's pronoun
-        and answers "What is my name?" with "My name is…")."""
-        recent = [opening_of(reply) for reply in self.earlier[-EARLIER_REPLIES_CHECKED:]]
+        """How the reply may not open: with the first two words of one of her last few replies (a stock
+        opener); with the first word of a long sentence of the user's (with openers barred, a small model
+        asked the same things again and again starts saying them back: "Drop the two…" → "Drop them…"); nor,
+        asked about the user themselves, with "My" or "I" (a small model mirrors the question's pronoun and
+        answers "What is my name?" with "My name is…")."""
+        recent = [opening_of(reply) for reply in self.earlier[-OPENINGS_BARRED_FROM_LAST:]]
+        echo = [sentence.split()[0].strip(",.!?;:") for sentence in sentences_of([self.user_text])
+                if len(sentence.split()) >= ECHO_MIN_WORDS]
         mirror = OPENINGS_BARRED_FOR_QUESTIONS_ABOUT_THEM if asks_about_themselves(self.user_text) else ()
-        return [*recent, *mirror]
+        return [*recent, *echo, *mirror]
 
     def _barred(self) -> tuple[str, ...]:
         """What the last try may not write at all: the persona's banned phrases, the opening sentence of each
