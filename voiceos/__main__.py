@@ -1,3 +1,3 @@
-from voiceos.commands.cli import main
+from voiceos.commands.cli import run
 
-raise SystemExit(main())
+run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from voiceos import __version__, interrupts
 from voiceos.config import THREADS, Allowed, Config, OnDeviceLoss, check, cpu_cores, load_config, validate
 from voiceos.errors import VoiceosError
 from voiceos.offline import enforce_offline
+
+STOPPED_EXIT_CODE = 130  # stopped with Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -157,7 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # wherever it came from, even from inside the handlers below: stopped
         interrupts.hold()
         _say("voiceos: stopped")
-        return 130
+        return STOPPED_EXIT_CODE
+
+
+def run() -> None:
+    """The console script and `python -m voiceos`: `main`, then exit with its code. Stopped with Ctrl-C, the
+    process leaves without the interpreter's teardown: llama.cpp's OpenMP threads, still winding down from a
+    calibration the Ctrl-C stopped, can crash it there (exit -11 after "voiceos: stopped", seen in CI), and
+    all there is to keep is written by then (the log line by line, the replies' WAV files)."""
+    code = main()
+    if code == STOPPED_EXIT_CODE:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def _run(argv: list[str] | None) -> int:
@@ -234,4 +253,4 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -26,6 +26,8 @@ from voiceos.think.user_profile import Fact
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 60.0  # a called-off job ends within one batch or token; this long means a stage hung
+
 
 class Responder:
     def __init__(self, transcriber: SpeechRecognizer, llm: LanguageModel, conversation: Conversation,
@@ -67,10 +69,18 @@ class Responder:
         return self.prompts.remember(user, spoken, interrupted)
 
     def close(self) -> None:
+        """Stop the worker: its job is called off (every stage stops at its next batch or token) and the thread
+        is waited for. It must be gone before another worker uses the same models: two threads in one
+        llama.cpp context crash it (an evaluation's next conversation did, on a starved CPU, after 5 s)."""
         if self._current is not None:
             self._current.cancel.set()
         self._jobs.put(None)
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=STOP_TIMEOUT_S)
+        if not self.stopped():
+            log.error("the thinking worker did not stop within %.0f s", STOP_TIMEOUT_S)
+
+    def stopped(self) -> bool:
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

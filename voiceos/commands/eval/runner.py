@@ -110,6 +110,8 @@ class TextSession:
 
     def close(self) -> None:
         self.responder.close()
+        if not self.responder.stopped():  # the next session would share the LLM with a thread still in it
+            raise ModelError("the thinking worker did not stop; the evaluation cannot go on safely")
 
 
 @contextmanager
