@@ -121,27 +121,8 @@ class UserProfile:
         user in the third person, it tends to take the name for its own."""
         if self.is_empty:
             return ""
-        told = _Telling("", first_person=True)
         lines = [f"My name is {self.name}."] if self.name else []
-        for fact in self.of_kind("work")[-1:]:
-            lines.append(told.work(fact.value))
-        for fact in self.of_kind("home")[-1:]:
-            lines.append(told.home(fact.value))
-        family = [f.value for f in self.of_kind("family")]
-        married = [v for v in family if v.startswith("married")]
-        if married:
-            lines.append(told.says("is", "am", married[-1]))
-        has = [v for v in family if not v.startswith("married")] + [f.value for f in self.of_kind("pet")]
-        if has:
-            lines.append(told.says("has", "have", _listed(has)))
-        likes = [f.value for f in self.of_kind("likes")]
-        loved = [v for v in likes if not v.startswith("favourite ")]
-        if loved:
-            lines.append(told.says("loves", "love", _listed(loved)))
-        lines += [told.owns(v) for v in likes if v.startswith("favourite ")]
-        known = {"name", "work", "home", "family", "pet", "likes"}
-        lines += [told.owns(f"{f.kind} is {f.value}") for f in self.facts if f.kind not in known]
-        return " ".join(lines)
+        return " ".join(lines + self._told(_Telling("", first_person=True)))
 
     def describe(self, her_name: str) -> str:
         """A short note for the model, from her side: "You are talking with Priya. Priya works as a nurse…"
@@ -154,14 +135,16 @@ class UserProfile:
         if name:
             shared = f" {name} has the same name as you." if name.casefold() == her_name.casefold() else ""
             lines.append(f"You are talking with {name}.{shared}")
-        for fact in self.of_kind("work")[-1:]:
-            lines.append(told.work(fact.value))
-        for fact in self.of_kind("home")[-1:]:
-            lines.append(told.home(fact.value))
+        return " ".join(lines + self._told(told))
+
+    def _told(self, told: _Telling) -> list[str]:
+        """Every fact but the name, one sentence each, as `told` words them."""
+        lines = [told.work(fact.value) for fact in self.of_kind("work")[-1:]]
+        lines += [told.home(fact.value) for fact in self.of_kind("home")[-1:]]
         family = [f.value for f in self.of_kind("family")]
         married = [v for v in family if v.startswith("married")]
         if married:
-            lines.append(told.says("is", "are", married[-1]))
+            lines.append(told.says("is", "am" if told.first_person else "are", married[-1]))
         has = [v for v in family if not v.startswith("married")] + [f.value for f in self.of_kind("pet")]
         if has:
             lines.append(told.says("has", "have", _listed(has)))
@@ -172,7 +155,7 @@ class UserProfile:
         lines += [told.owns(v) for v in likes if v.startswith("favourite ")]
         known = {"name", "work", "home", "family", "pet", "likes"}
         lines += [told.owns(f"{f.kind} is {f.value}") for f in self.facts if f.kind not in known]
-        return " ".join(lines)
+        return lines
 
 
 def _listed(values: list[str]) -> str:
