@@ -102,11 +102,11 @@ def test_she_never_says_the_users_name_or_facts_as_her_own(tmp_path: Path) -> No
     memory_file = tmp_path / "memory.json"
     run_conversation(say(lex, "Hi Samantha, my name is Theo and I work as a nurse."), lex,
                      config=remembering(memory_file))
-    confused = ScriptedLlm(reply_to=lambda said: "Oh, you know me! My name is Theo. I work as a nurse.")
+    confused = ScriptedLlm(reply_to=lambda said: "Your name is… oh! My name is Theo. I work as a nurse.")
     run = run_conversation(say(lex, "What is my name?"), lex, llm=confused, config=remembering(memory_file))
     (turn,) = run.turns
     assert "my name is theo" in turn.reply.guard_hits
-    assert "Theo" not in turn.reply.text and turn.reply.text.startswith("Oh, you know me!")
+    assert "Theo" not in turn.reply.text and turn.reply.text.startswith("Your name is… oh!")
     fine = ScriptedLlm(reply_to=lambda said: "Your name is Theo, and you work as a nurse.")
     run = run_conversation(say(lex, "What is my name?"), lex, llm=fine, config=remembering(memory_file))
     assert run.turns[0].reply.text == "Your name is Theo, and you work as a nurse."

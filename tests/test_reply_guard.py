@@ -71,9 +71,12 @@ class Voice:
 
 
 def speak(replies: list[str], heard_after: int | None, earlier: tuple[tuple[str, str], ...] = (),
-          user: str = "") -> tuple[ReplyJob, Voice, ScriptedLlm]:
+          user: str = "", told: tuple[str, ...] = ()) -> tuple[ReplyJob, Voice, ScriptedLlm]:
+    """`told`: what the user said about themselves in an earlier session (in their profile)."""
     llm, voice = ScriptedLlm(replies), Voice(heard_after)
     conversation = Conversation(load_persona(), CHATML, lambda text: len(text.split()), 1100)
+    for sentence in told:
+        conversation.learn(sentence)
     for said, reply in earlier:
         conversation.add(said, reply)
     writer = ReplyWriter(llm, conversation, voice, SessionClock())  # type: ignore[arg-type]
@@ -242,3 +245,42 @@ def test_a_reply_may_not_open_like_her_recent_replies_nor_with_the_users_words_n
     _, _, llm = speak(["That's a tough one, but I'm happy to help you with that.", " a tough one, sadly."],
                       heard_after=1, earlier=earlier, user="What is my name?")
     assert llm.openings[1] == [], "a reply carried on from words already heard has opened"
+
+
+def test_asked_what_they_told_her_a_reply_without_it_is_written_again() -> None:
+    told = ("Hi, my name is Amara.", "I just got a puppy, a little beagle called Biscuit.")
+    job, voice, _ = speak(["Of course I remember!", "Of course! Your puppy is called Biscuit."],
+                            heard_after=None, user="And what did I say my puppy is called?", told=told)
+    assert job.reply_text == "Of course! Your puppy is called Biscuit."
+    assert job.guard_hits == ["forgets Biscuit"] and voice.retracted == 1
+
+
+def test_asked_what_they_told_her_a_reply_already_heard_goes_on_to_say_it() -> None:
+    job, _, llm = speak(["Of course I remember!", " It's Amara."], heard_after=1,
+                            user="Do you remember my name?", told=("Hi, my name is Amara.",))
+    assert llm.prompts[1].endswith("Of course I remember!"), "the second attempt goes on from what was heard"
+    assert job.reply_text == "Of course I remember! It's Amara."
+
+
+def test_a_question_about_what_she_does_not_know_asks_for_nothing() -> None:
+    job, _, llm = speak(["Of course I remember!"], heard_after=None, user="Do you remember my name?",
+                        told=("I have a little brother.",))
+    assert job.reply_text == "Of course I remember!" and len(llm.prompts) == 1 and not job.guard_hits
+
+
+def test_the_users_home_and_family_said_as_hers_are_a_miss() -> None:
+    told = ("I live on a narrowboat on the canal.", "I have a brother named Omar.")
+    job, _, _ = speak(["I'm on a narrowboat too!", "Oh, my brother Omar would love that.",
+                       "A narrowboat! Do you get seasick?"], heard_after=None, user="It rocks a bit at night.",
+                      told=told)
+    assert job.guard_hits == ["i'm on a narrowboat", "oh my brother omar"]
+    assert job.reply_text == "A narrowboat! Do you get seasick?"
+
+
+def test_asked_what_they_told_her_the_last_try_answers_about_them() -> None:
+    """Twice "I run a little bakery" (the question's pronoun mirrored): the last try starts "You" and goes on."""
+    job, _, llm = speak(["I run a little bakery.", "I'm a baker, silly.", " run a little bakery by the harbour!"],
+                        heard_after=None, user="Do you remember what I do for a living?",
+                        told=("I run a little bakery down by the harbour.",))
+    assert llm.prompts[2].endswith("PROMPTYou") and llm.openings[2] == []
+    assert job.reply_text == "You run a little bakery by the harbour!"

@@ -174,12 +174,18 @@ class ScriptedLlm:
                avoid: list[str] | None = None, banned: tuple[str, ...] = (),
                openings: list[str] | None = None) -> Iterator[str]:
         self.prompts.append(text)
-        for word in self.reply_to(self.said(text)).split():
+        reply = self.reply_to(self.said(text))
+        written = text.rsplit(self.fmt.reply_open, 1)[-1] if self.fmt.reply_open in text else ""
+        if written and reply.startswith(written):  # a reply begun in the prompt: it goes on from there
+            reply = reply[len(written) :]
+        space = " " if reply[:1].isspace() else ""  # after words begun in the prompt: " know me"
+        for word in reply.split():
             if cancelled():
                 return
             if stats is not None:
                 stats.generated_tokens += 1
-            yield word + " "
+            yield space + word + " "
+            space = ""
 
 
 class ToneSynthesizer:

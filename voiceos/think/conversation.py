@@ -20,12 +20,18 @@ from voiceos.errors import VoiceosError
 from voiceos.llm.prompt_format import PromptFormat
 from voiceos.think.guard import REPLIES_REMEMBERED, asks_about_themselves
 from voiceos.think.persona import Persona
+from voiceos.think.their_facts import Remembering, asked_about, remembering, telling_words
 from voiceos.think.user_profile import Fact, ProfileStore, UserProfile
 
 log = logging.getLogger(__name__)
 
 _NAMED = re.compile(r"\b(?:named|called) (\w+)")  # the name in a fact about someone ("a brother named Omar")
 CLAIMED_KINDS = ("name", "work", "home")  # what is the user's alone: said by her as her own, it is a confusion
+NOTE_OPENING = "Notes about the person you are talking with, not about you:"
+NOTE_ASKED = "They ask about it; remind them:"
+NOTE_WORDS = ("notes about the person", "not about you", "they ask about it", "remind them")  # never hers to say
+NOT_HERS_KINDS = ("work", "home", "family", "pet", "likes")  # facts whose words she may not say of herself ("my
+# brother Omar", "I'm on a narrowboat", "I'm in a community orchestra"); loving what they love is no claim
 
 
 @dataclass
@@ -102,13 +108,14 @@ class Conversation:
         # What she knows of the user goes in front of the newest user turn, not into the system text: the
         # persona and history before it stay byte-identical, so llama.cpp keeps them evaluated turn to turn.
         said = f"{self.unanswered} {user_text}" if self.unanswered and user_text else self.unanswered or user_text
-        return self.fmt.render(self.persona.system, self._turns(), said, close_user=final, note=self.note())
+        return self.fmt.render(self.persona.system, self._turns(), said, close_user=final, note=self.note(said))
 
     def claims(self, user_text: str = "") -> tuple[str, ...]:
         """What she must not say as her own in this conversation: who the user is — their name, work and home,
         known or said in `user_text` (the turn she answers) — in the first person ("my name is priya", "i'm
         priya", "i work as a nurse"): a small model asked "what is my name?" answers "My name is Priya", and
-        told "call me Priya" answers "I'm Priya". What they love she may love too."""
+        told "call me Priya" answers "I'm Priya". What they love she may love too. Nor the words of the note
+        about them (`note`), which a small model reads out."""
         profile = copy.deepcopy(self.profile)
         profile.learn(user_text)
         # Names keep their capitals: the guard reads the phrases in any case, but the last attempt's sampling
@@ -118,6 +125,7 @@ class Conversation:
         told = [sentence.strip(" .") for sentence in profile.in_their_words().split(". ")]
         name = profile.name
         mine = [f"{lead} {name}" for lead in ("i'm", "i am", "my name's", "call me")] if name else []
+        mine += [f"{name} is my name"] if name else []
         mine += [f"{lead} {other}" for other in others for lead in ("my name is", "my name's", "i'm", "i am")]
         her = self.persona.name
         if name.lower() != her.lower():  # nor call them by her name ("Your name is Samantha")...
@@ -128,21 +136,48 @@ class Conversation:
         work = [f"{lead} {f.value}" for f in profile.of_kind("work") for lead in ("i'm", "i am")
                 if f.value.lower().startswith(("a ", "an "))]
         home = [f"{lead} {f.value}" for f in profile.of_kind("home") for lead in ("i'm", "i am", "i live")]
-        return tuple(dict.fromkeys(p for p in (*told, *mine, *work, *home) if len(p.split()) >= 2))
+        return tuple(dict.fromkeys(p for p in (*told, *mine, *work, *home, *NOTE_WORDS) if len(p.split()) >= 2))
 
-    def note(self) -> str:
+    def not_hers(self, user_text: str = "") -> tuple[str, ...]:
+        """The words of the user's facts (known, or told in `user_text`) that she may not say of herself
+        (`their_facts.claimed`): "firefighter", "narrowboat", "Omar"."""
+        profile = copy.deepcopy(self.profile)
+        profile.learn(user_text)
+        facts = [f for f in profile.facts if f.kind in NOT_HERS_KINDS]
+        return tuple(dict.fromkeys(word for fact in facts for word in telling_words(fact)))
+
+    def asked_to_remember(self, user_text: str) -> Remembering:
+        """Asked in `user_text` about something they told her ("what's my brother called?"): what a reply
+        that remembers it says ("Omar"); no words when the question asks nothing she knows."""
+        return remembering(self.profile, user_text, self.persona.name)
+
+    def note(self, user_text: str = "") -> str:
         """What she knows about the user, for the model, as notes about them ("their name is Priya; they work
         as a nurse"): told plainly ("Priya works as a nurse") or in the user's words ("My name is Priya"), a
-        small model takes the name and facts for its own or reads them out (measured with `voiceos eval`)."""
+        small model takes the name and facts for its own or reads them out (measured with `voiceos eval`).
+        When `user_text` asks about one of them, the note says which, last, where a small model heeds it."""
         told = self.profile.in_their_words()
         if not told:
             return ""
         notes = "; ".join(_about_them(sentence) for sentence in told.rstrip(".").split(". "))
-        return f"Notes about the person you are talking with, not about you: {notes}."
+        asked = asked_about(self.profile, user_text)
+        if asked:  # what she should say, in the words she should say it: read out, it is still right
+            answer = "; ".join(_to_them(sentence) for sentence in UserProfile(asked).in_their_words()
+                               .rstrip(".").split(". "))
+            return f"{NOTE_OPENING} {notes}. {NOTE_ASKED} {answer}."
+        return f"{NOTE_OPENING} {notes}."
 
     def prefix(self) -> str:
         """Everything before the new user's words: what can be evaluated while waiting."""
         return self.prompt("", final=False)
+
+
+def _to_them(sentence: str) -> str:
+    """One of the user's facts in their words ("My name is Priya") as said to them ("your name is Priya")."""
+    for mine, theirs in (("My ", "your "), ("I am ", "you are "), ("I ", "you ")):
+        if sentence.startswith(mine):
+            return theirs + sentence[len(mine) :]
+    return sentence
 
 
 def _about_them(sentence: str) -> str:

@@ -79,13 +79,13 @@ _NOT_JOB_MODIFIERS = {"good", "great", "bad", "terrible", "awful", "better", "be
                       "hard", "fast", "slow", "quick", "heavy", "light", "careful", "safe", "backseat", "home",
                       "amateur", "hobby", "keen", "avid", "bit", "little", "kind", "sort", "sunday", "weekend",
                       "secret", "closet", "budding", "self-taught", "struggling", "wonderful", "proud"}
-_PETS = {"dog": "dogs", "puppy": "puppies", "cat": "cats", "kitten": "kittens", "rabbit": "rabbits",
+PETS = {"dog": "dogs", "puppy": "puppies", "cat": "cats", "kitten": "kittens", "rabbit": "rabbits",
          "bunny": "bunnies", "hamster": "hamsters", "guinea pig": "guinea pigs", "parrot": "parrots",
          "budgie": "budgies", "bird": "birds", "horse": "horses", "pony": "ponies", "goldfish": "goldfish",
          "fish": "fish", "turtle": "turtles", "tortoise": "tortoises", "snake": "snakes", "lizard": "lizards",
          "gecko": "geckos", "ferret": "ferrets", "rat": "rats", "mouse": "mice", "chicken": "chickens",
          "hen": "hens", "goat": "goats", "pig": "pigs"}
-_PEOPLE = {"mother": "mothers", "mom": "moms", "mum": "mums", "father": "fathers", "dad": "dads",
+PEOPLE = {"mother": "mothers", "mom": "moms", "mum": "mums", "father": "fathers", "dad": "dads",
            "sister": "sisters", "brother": "brothers", "son": "sons", "daughter": "daughters", "wife": "wives",
            "husband": "husbands", "partner": "partners", "boyfriend": "boyfriends", "girlfriend": "girlfriends",
            "fiance": "fiances", "fiancé": "fiancés", "fiancee": "fiancees", "fiancée": "fiancées",
@@ -126,6 +126,7 @@ _PLAYED = ("piano", "guitar", "bass", "cello", "violin", "viola", "double bass",
            "squash", "netball", "lacrosse", "handball", "darts", "pool", "snooker", "billiards", "bowls", "chess",
            "bridge", "poker", "cards", "video games", "board games", "computer games", "card games")
 # "I run a bakery", "I own a shop", "I teach maths": told as "Mei runs a bakery"
+_ENSEMBLES = ("orchestra", "band", "choir", "quartet", "trio", "ensemble", "group", "jazz band", "church")
 WORK_VERBS = {"run": "runs", "own": "owns", "manage": "manages", "teach": "teaches"}
 # what one runs, owns or manages as work ("I run a marathon", "I own a car" are no work)
 _BUSINESSES = ("business", "company", "firm", "shop", "store", "bakery", "cafe", "café", "restaurant", "bar", "pub",
@@ -143,8 +144,8 @@ def _alternation(words: Iterable[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
-_PET_WORD = _alternation([*_PETS, *_PETS.values()])
-_PERSON_WORD = _alternation([*_PEOPLE, *_PEOPLE.values()])
+_PET_WORD = _alternation([*PETS, *PETS.values()])
+_PERSON_WORD = _alternation([*PEOPLE, *PEOPLE.values()])
 _COUNT = r"(?P<count>a|an|one|two|three|four|five|six)"
 _I_HAVE = r"\bI(?:\s+have|'ve\s+got|\s+have\s+got|\s+own)\s+"
 _I_AM = r"\bI(?:'m|\s+am)\s+"
@@ -262,7 +263,7 @@ def _introduced_name(m: re.Match[str]) -> str | None:
 def _name_here(m: re.Match[str]) -> str | None:
     """ "Rahul here", "it's Rahul here": a name, not "Cold here", "Mum here" or "It's Christmas Eve here"."""
     word = m.group(1).casefold()
-    if word in _NOT_NAMES_BEFORE_HERE or word in _PEOPLE or word in _PETS or word in _OCCUPATIONS:
+    if word in _NOT_NAMES_BEFORE_HERE or word in PEOPLE or word in PETS or word in _OCCUPATIONS:
         return None
     if re.search(r"(?i)\bit(?:'s|\s+is)\b", m.string[: m.start()]):
         return None
@@ -301,10 +302,19 @@ def _occupation(m: re.Match[str]) -> str | None:
 
 def _home(m: re.Match[str]) -> str | None:
     place = _clean(re.sub(r"\s+(?:for|to)\s.*$", "", m.group(2)))  # "moved to Lisbon for a job / to be near Mum"
-    if not _has_proper_noun(place) or any(w in _PRONOUNS for w in _words(place)):
+    if any(w in _PRONOUNS for w in _words(place)):
         return None
+    if not _has_proper_noun(place):  # "on a narrowboat on the canal" is a home worth knowing, "in a flat" not
+        dwelling = re.match(rf"(?:a|an)\s+(?:\w+\s+)?({'|'.join(_DWELLINGS)})\b", place, re.I)
+        if not dwelling:
+            return None
+        place = place[: dwelling.end()]
     preposition = m.group(1).casefold().split()[0]  # "outside of" is kept as "outside"
     return f"{'in' if preposition == 'to' else preposition} {place}"
+
+
+_DWELLINGS = ("narrowboat", "houseboat", "boat", "barge", "yacht", "sailboat", "campervan", "camper", "van", "caravan",
+              "motorhome", "farm", "ranch", "island", "lighthouse", "treehouse", "cabin", "castle", "commune")
 
 
 def _from(m: re.Match[str]) -> str | None:
@@ -343,7 +353,8 @@ def _teaching(m: re.Match[str]) -> str | None:
 
 
 def _playing(m: re.Match[str]) -> str | None:
-    return f"playing {m.group(1)}"
+    """ "I play cello in a community orchestra" gives "playing cello in a community orchestra"."""
+    return f"playing {m.group(1)}{m.group(2) or ''}"
 
 
 def _likes(m: re.Match[str]) -> str | None:
@@ -390,7 +401,7 @@ def _counted(nouns: dict[str, str]) -> _Finder:
     return value
 
 
-_counted_pet = _counted(_PETS)
+_counted_pet = _counted(PETS)
 
 
 def _got_pet(m: re.Match[str]) -> str | None:
@@ -404,7 +415,7 @@ def _named_person(m: re.Match[str]) -> str | None:
     name = _given_name(m.group(3), capital_required=True)
     modifier = (m.group(1) or "").casefold()
     relation = m.group(2).casefold()
-    if not name or relation not in _PEOPLE:
+    if not name or relation not in PEOPLE:
         return None
     return f"{_with_article(modifier + relation)} named {name}"
 
@@ -451,12 +462,13 @@ _RULES = (
     _rule("family", rf"\b(?i:my)\s+({_PEOPLE_MODIFIERS})({_PERSON_WORD})(?:'s\s+name\s+is|\s+is\s+called|"
                     rf"\s+is\s+named|'s\s+called|\s+named|\s+called)?\s+{_NAME_WORD}", _named_person),
     _rule("family", rf"{_I_HAVE}{_COUNT}\s+(?P<mod>{_PEOPLE_MODIFIERS})(?P<noun>{_PERSON_WORD}){_NAMED}",
-          _counted(_PEOPLE)),
+          _counted(PEOPLE)),
     _rule("family", rf"{_I_AM}(?:happily\s+)?married\b(?:\s+to\s+{_NAME_WORD})?", _married),
     _rule("likes", r"\bI\s+(?:really\s+|absolutely\s+|just\s+|truly\s+|totally\s+)?(?:love|adore|enjoy|like)\s+"
                    r"([^,]+)", _likes),
     _rule("likes", rf"\bI\s+(?:also\s+|still\s+|mostly\s+|often\s+|sometimes\s+|regularly\s+)?play\s+"
-                   rf"((?:the\s+)?(?i:{_alternation(_PLAYED)}))(?![\w'-])", _playing),
+                   rf"((?:the\s+)?(?i:{_alternation(_PLAYED)}))(?![\w'-])"
+                   rf"(\s+(?:in|with)\s+(?:a|an|the)\s+(?:\w+\s+)?(?:{'|'.join(_ENSEMBLES)})(?![\w'-]))?", _playing),
     _rule("likes", rf"{_I_AM}(?:really\s+|also\s+)?(?:into|(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of)\s+([^,]+)",
           _likes),
     _rule("likes", r"\b(?i:my)\s+(?:absolute\s+|all-time\s+|all\s+time\s+)?(?i:favou?rite)\s+([\w ]{2,30}?)"
@@ -466,14 +478,14 @@ _RULES = (
 
 # a pet's name told in an aside: "a puppy, a little beagle called Biscuit" (one pet: "two dogs, a poodle called
 # Max" names only one of them)
-_PET_ASIDE = re.compile(rf"\b({_alternation(_PETS)}),\s+(?:a|an)\s+((?:{_LETTERS}(?:-{_LETTERS})?\s+){{1,3}}?)"
+_PET_ASIDE = re.compile(rf"\b({_alternation(PETS)}),\s+(?:a|an)\s+((?:{_LETTERS}(?:-{_LETTERS})?\s+){{1,3}}?)"
                         r"(?=(?:named|called)\s)")
 
 
 def _pet_aside(m: re.Match[str]) -> str:
     """ "a puppy, a little beagle called Biscuit" reads "a puppy called Biscuit"; "a cat, a neighbour called Jo"
     is left as it is."""
-    if any(w in _PEOPLE or w in _OCCUPATIONS or w in _NOT_PET_ASIDES for w in _words(m.group(2))):
+    if any(w in PEOPLE or w in _OCCUPATIONS or w in _NOT_PET_ASIDES for w in _words(m.group(2))):
         return m.group(0)
     return f"{m.group(1)} "
 

@@ -32,6 +32,7 @@ from voiceos.think.guard import (
     sentences_of,
 )
 from voiceos.think.jobs import ReplyJob
+from voiceos.think.their_facts import claimed, says_any
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ class _Attempt:
         self.sentences = sentence_count(" ".join(heard))
         self.earlier = list(writer.conversation.said)  # not to copy
         self.user_text = job.transcript.text if job.transcript is not None else ""  # not to say back
-        self.claims = writer.conversation.claims(self.user_text)  # the user's name and facts: not hers
+        self.claims = writer.conversation.claims(self.user_text)  # the user's name and facts: not hers...
+        self.not_hers = writer.conversation.not_hers(self.user_text)  # ...nor what they have ("my brother Omar")
+        self.remembering = writer.conversation.asked_to_remember(self.user_text)  # asked what they told her
         self.whole: list[str] = []  # the plain cascade: spoken only when the whole reply is written
         self.copies_checked = True  # until a copy was let through (it could not be taken back any more)
         self.held = ""  # words that could still grow into a banned phrase: said once what follows clears them
@@ -113,17 +116,22 @@ class _Attempt:
         if not self.heard:
             job.first_token_t = job.first_clause_t = None  # the timings of the attempt that is spoken
         job.stats = GenerationStats()
-        if self.heard:
-            prompt += self.llm.fmt.reply_lead + " ".join(self.heard)
+        # Twice it did not say what they asked about: the last try answers about them, after what was heard.
+        primed = self.remembering.opening if self.last_try and self.remembering.words else ""
+        if primed and self.heard:  # after the words heard: "Yes, you're Amara", "Hi! You're Amara"
+            primed = " " + (primed if self.heard[-1].rstrip().endswith((".", "!", "?")) else primed.lower())
+        lead = " ".join(self.heard) + primed
+        if lead:
+            prompt += self.llm.fmt.reply_lead + lead
         config = self.llm.config
         pieces = self.llm.stream(
             prompt, job.cancelled, seed=config.seed + self.attempt,
             temperature=config.temperature + RETRY_TEMPERATURE_STEP * self.attempt, stats=job.stats,
             read_before=read_before, avoid=sentences_of(self.earlier[-EARLIER_REPLIES_CHECKED:]),
-            banned=self._barred() if self.last_try else (),  # the last try may not write them at all
-            openings=[] if self.heard else self._openings_barred(),
+            banned=(*self._barred(), *self.remembering.not_the_answer) if self.last_try else (),  # not at all
+            openings=[] if lead else self._openings_barred(),
         )
-        missed = self._write(pieces)
+        missed = self._write(_after(primed, pieces) if primed else pieces)
         return missed if missed is not None else self._finish()
 
     def _openings_barred(self) -> list[str]:
@@ -186,6 +194,14 @@ class _Attempt:
         if not self.spoken and not self.last_try and not job.cancelled():
             job.drafted.clear()
             return Outcome.AGAIN
+        remembered = self.remembering.words
+        if remembered and not self.last_try and not job.cancelled() and not says_any(" ".join(self.spoken), remembered):
+            # Asked what they told her, she answered without it ("Of course I remember!"): again, or on from
+            # what was heard ("Of course I remember!" … "It's Amara.").
+            job.guard_hits.append(f"forgets {' / '.join(remembered)}")
+            missed = self._after_miss()
+            if missed is not None:
+                return missed
         for clause in self.whole:
             self.voice.say(job.reply_id, clause)
         job.reply_text = " ".join(self.spoken)
@@ -199,7 +215,7 @@ class _Attempt:
         """Say `clause` (as `said`) unless it breaks character or copies an earlier reply; False on a miss."""
         job = self.job
         text = self._text(clause)
-        hit = self.persona.breaks_character(text, self.claims)
+        hit = self.persona.breaks_character(text, self.claims) or self._claimed(text)
         if not hit and self.copies_checked:
             copied = repeats_earlier(text, self.earlier, whole=last) or says_back(text, self.user_text, whole=last)
             if copied:
@@ -220,6 +236,10 @@ class _Attempt:
             self.voice.say(job.reply_id, said)
         self.sentences += sentence_count(clause)
         return True
+
+    def _claimed(self, text: str) -> str:
+        """What of the user's she says as hers ("i'm on a narrowboat"), or ""."""
+        return next((said for word in self.not_hers if (said := claimed(text, word))), "")
 
     def _take_back(self) -> bool:
         """After a miss: unsay the reply so far, if nobody can have heard it, so it is written again."""
@@ -245,3 +265,11 @@ class _Attempt:
             return Outcome.AGAIN
         self.heard[:] = self.spoken
         return Outcome.GO_ON
+
+
+def _after(lead: str, pieces: Iterator[str]) -> Iterator[str]:
+    """The reply's pieces with `lead` (written into the prompt for the model to go on from) in front."""
+    first = True
+    for piece in pieces:
+        yield lead + piece if first else piece
+        first = False

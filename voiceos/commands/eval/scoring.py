@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from voiceos.commands.eval.script import Recall, Script
 from voiceos.think import character
 from voiceos.think.guard import max_sentences, repeats_earlier, says_back, sentence_count
+from voiceos.think.their_facts import claimed, says_any
 
 CHECKS = ("help_desk", "ai_self", "third_person", "echo", "stock_opener", "copy", "too_long", "format",
           "name_confusion", "empty")
@@ -24,16 +25,11 @@ TARGETS: dict[str, float] = {"help_desk": 0.0, "ai_self": 0.0, "name_confusion":
 RECALL_KINDS = tuple(kind.value for kind in Recall)  # "name", "fact", "her_name"
 HER_NAME = "Samantha"
 MAX_WORDS = 50  # a spoken reply longer than this is a monologue, whatever its sentences
-CLAIM_WINDOW_WORDS = 3  # a user fact is claimed when "i'm", "my"… come at most this many words before it
-_CLAIMS = ("i'm", "i am", "im", "i work", "i live", "i have", "i've", "i was", "my")
-_NOT_CLAIMS = ("you", "your", "you're", "you are", "youre", "yours", "not", "never")  # "I'm not a pilot" denies
 
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\ufe0f\u200d]")
 _MARKDOWN = re.compile(r"[*#`|_]")
 _LIST_LINE = re.compile(r"^\s*(?:- |\d+\.)", re.M)
 _URL = re.compile(r"\bhttps?://|\bwww\.\w", re.I)
-_WORD = re.compile(r"[\w']+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -190,7 +186,7 @@ def check_reply(script: Script, reply: EvalReply, earlier: list[str], her_name: 
     text = reply.reply.strip()
     turn = script.turns[reply.turn - 1]
     kind = turn.recall_kind.value if turn.recall_kind else None
-    recalled = _recalled(text, turn.recall) if kind else None
+    recalled = says_any(text, turn.recall) if kind else None
     found: dict[str, str] = {}
     if not text:
         found["empty"] = "no reply"
@@ -248,7 +244,7 @@ def name_confusion(text: str, user_name: str, user_facts: Iterable[str], her_nam
     if user_name.strip():
         name = re.escape(character.normalise(user_name.strip()))
         claims = (rf"\bmy name(?:'s| is)\s+{name}", rf"\b(?:i'm|i am|call me)\s+{name}",
-                  rf"(?:^|[.!?,;:]\s*){name}\s+here\b")
+                  rf"(?:^|[.!?,;:]\s*){name}\s+here\b", rf"(?:^|[.!?,;:]\s*){name}\s+is\s+my\s+name\b")
         for claim in claims:
             match = re.search(claim + r"(?![\w'])", low)
             if match:
@@ -257,31 +253,10 @@ def name_confusion(text: str, user_name: str, user_facts: Iterable[str], her_nam
     if other and other.group(1).lower() not in {her_name.lower(), her_name[:3].lower()}:
         return f"calls herself {other.group(1)}"
     for fact in user_facts:
-        claimed = _claims(low, character.normalise(fact))
-        if claimed:
-            return f"claims the user's fact: {claimed}"
+        said = claimed(text, fact)
+        if said:
+            return f"claims the user's fact: {said}"
     return ""
-
-
-def _claims(low: str, fact: str) -> str:
-    """The words in which `low` says `fact` of herself ("i'm a nurse"), or ""."""
-    fact_words = _WORD.findall(fact)
-    if not fact_words:
-        return ""
-    for sentence in _SENTENCE.split(low):
-        words = _WORD.findall(sentence)
-        for i in range(len(words) - len(fact_words) + 1):
-            if words[i : i + len(fact_words)] != fact_words:
-                continue
-            before = " " + " ".join(words[max(0, i - CLAIM_WINDOW_WORDS) : i]) + " "
-            if any(f" {c} " in before for c in _CLAIMS) and not any(f" {n} " in before for n in _NOT_CLAIMS):
-                return " ".join(words[max(0, i - CLAIM_WINDOW_WORDS) : i + len(fact_words)])
-    return ""
-
-
-def _recalled(text: str, expected: tuple[str, ...]) -> bool:
-    low = character.normalise(text)
-    return any(re.search(rf"(?<![\w']){re.escape(character.normalise(word))}(?![\w'])", low) for word in expected)
 
 
 def _tally(results: Iterable[ReplyResult]) -> Tally:
