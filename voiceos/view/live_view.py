@@ -1,0 +1,112 @@
+"""The live view on the terminal's alternate screen, while a conversation runs.
+
+Three threads of its own, none of which the voice loop ever waits for: the listener that reads the loop's
+events into the model (`loop.announcer.Listener`), rich's refresh thread that draws the model ten times a
+second, and the key reader. Log lines that would go to stderr go to the view's status line instead, so the
+screen stays whole; the terminal is restored on every way out (a `with` block: Ctrl-C, `q`, an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+
+from voiceos import interrupts
+from voiceos.loop.announcer import Announcer, Listener
+from voiceos.loop.loop_events import MicrophoneMuted, StatusMessage
+from voiceos.view.layout import render
+from voiceos.view.model import ViewModel
+from voiceos.view.terminal import KeyReader
+
+REFRESH_HZ = 10
+
+
+class LiveView:
+    """`with LiveView(announcer, mute=…) as view:` shows the loop until the block is left. `mute` toggles the
+    microphone and returns whether it is muted now (None: nothing to mute, e.g. the demo's WAV input)."""
+
+    def __init__(self, announcer: Announcer, *, mute: Callable[[], bool] | None = None,
+                 stream: TextIO | None = None) -> None:
+        self.announcer = announcer
+        self.mute = mute
+        self.model = ViewModel()
+        self.console = Console(file=stream or sys.stdout)
+        self._listener = Listener("view", self.model.apply)
+        self._keys = KeyReader(self._on_key)
+        self._live = Live(console=self.console, screen=True, refresh_per_second=REFRESH_HZ,
+                          get_renderable=self._draw, redirect_stdout=False, redirect_stderr=False)
+        self._exits = contextlib.ExitStack()
+
+    def status(self, message: str) -> None:
+        """A status line for the person (instead of stderr, which would scribble over the view)."""
+        self.announcer.announce(StatusMessage(message))
+
+    def _draw(self) -> RenderableType:
+        with self.model.lock:
+            return render(self.model)
+
+    def _on_key(self, key: str) -> None:
+        match key:
+            case "q" | "Q":
+                interrupts.stop_as_ctrl_c("the q key")
+            case "m" | "M":
+                if self.mute is None:
+                    self.status("there is no microphone to mute")
+                else:
+                    self.announcer.announce(MicrophoneMuted(self.mute()))
+            case "?":
+                self.model.toggle_help()
+
+    def __enter__(self) -> LiveView:
+        exits = self._exits  # left in the reverse order
+        exits.enter_context(log_lines_to(self.status))
+        self._live.start()
+        exits.callback(self._live.stop)
+        exits.callback(self._live.refresh)  # the last state drawn before the screen goes
+        self.announcer.add(self._listener.start())
+        exits.callback(self._listener.close)  # every event announced so far is in the model
+        exits.callback(self.announcer.remove, self._listener)
+        self._keys.start()
+        exits.callback(self._keys.close)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        with interrupts.interrupts_deferred():  # a second Ctrl-C does not leave the terminal in cbreak mode
+            self._exits.close()
+
+
+class _StatusLines:
+    """A text stream whose lines become status lines."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.say(line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def log_lines_to(say: Callable[[str], None]) -> Iterator[None]:
+    """Log records that go to stderr go to `say` instead while the block runs."""
+    handlers = [h for h in logging.getLogger().handlers
+                if isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.__stderr__)]
+    saved = [h.setStream(_StatusLines(say)) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, saved):
+            handler.setStream(stream)
