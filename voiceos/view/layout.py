@@ -11,6 +11,7 @@ from rich.text import Text
 
 from voiceos.loop.loop_events import HerState
 from voiceos.loop.record import TurnRecord
+from voiceos.measure.ledger import reading_amount
 from voiceos.view.model import Exchange, ViewModel
 
 LEVEL_FLOOR_DB = -60.0  # the input meter's empty end
@@ -118,7 +119,7 @@ def _pauses(model: ViewModel) -> RenderableType:
     line = Text(f"session: {totals.turns} turn(s), {totals.pause_s:.1f} s of pauses, "
                 f"{totals.idle_cpu_s:.1f} CPU-s idle", style="bold")
     if totals.pages is not None:
-        line.append(f" — could have read {totals.pages:.0f} pages")
+        line.append(f" — could have read {reading_amount(totals.pages)}")
     line.append(f"; put to work: {totals.used_fraction * 100:.0f}%")
     if totals.samantha_ratio is not None:
         line.append(f"; Samantha ratio {totals.samantha_ratio:,.0f}×")

@@ -28,6 +28,7 @@ from voiceos.loop.record import TurnRecord
 from voiceos.measure.ledger import TOKENS_PER_PAGE
 
 PAUSE_ROWS = 6  # pauses shown
+PAUSE_SHOWN_S = 0.1  # shorter pauses are not shown as rows (a breath between syllables)
 EXCHANGES_SHOWN = 3  # earlier exchanges shown above the current one
 
 
@@ -119,7 +120,7 @@ class ViewModel:
                     self.words = text
             case TurnHeard(text=text):
                 self.words, self.words_final = text, True
-            case PauseMeasured():
+            case PauseMeasured() if event.seconds >= PAUSE_SHOWN_S or event.ended_turn:
                 self.pauses.append(PauseRow(self.totals.turns + 1, event.seconds, event.idle_cpu_s, event.did,
                                             event.ended_turn))
             case ReplyProgressed(written=written, spoken=spoken):
