@@ -65,17 +65,24 @@ class LiveView:
                 self.model.toggle_help()
 
     def __enter__(self) -> LiveView:
+        try:
+            self._open()
+        except BaseException:
+            self._exits.close()  # what was set up is put back, the terminal first of all
+            raise
+        return self
+
+    def _open(self) -> None:
         exits = self._exits  # left in the reverse order
         exits.enter_context(log_lines_to(self.status))
-        self._live.start()
         exits.callback(self._live.stop)
+        self._live.start()
         exits.callback(self._live.refresh)  # the last state drawn before the screen goes
         self.announcer.add(self._listener.start())
         exits.callback(self._listener.close)  # every event announced so far is in the model
         exits.callback(self.announcer.remove, self._listener)
-        self._keys.start()
         exits.callback(self._keys.close)
-        return self
+        self._keys.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
