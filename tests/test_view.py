@@ -177,3 +177,15 @@ def test_keys_arrive_one_by_one_and_the_terminal_is_restored() -> None:
         assert keys == ["m", "?", "q"]
         assert termios.tcgetattr(side) == before
     os.close(main)
+
+
+def test_the_view_is_drawn_again_only_when_what_it_shows_changed() -> None:
+    model = ViewModel()
+    model.apply(InputLevel(-30.0))
+    drawn = model.version
+    model.apply(InputLevel(-30.4))  # the meter moves by less than a cell: nothing to draw
+    assert model.version == drawn
+    model.apply(InputLevel(-12.0))
+    model.apply(StateChanged(HerState.HEARING, 1.0))
+    assert model.version == drawn + 2
+    assert "mic " + "█" * 16 in shown(model)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -12,10 +10,8 @@ from rich.text import Text
 from voiceos.loop.loop_events import HerState
 from voiceos.loop.record import TurnRecord
 from voiceos.measure.ledger import reading_amount
-from voiceos.view.model import Exchange, ViewModel
+from voiceos.view.model import LEVEL_CELLS, Exchange, ViewModel
 
-LEVEL_FLOOR_DB = -60.0  # the input meter's empty end
-LEVEL_CELLS = 20
 WATERFALL_CELLS = 40
 STATE_STYLES = {
     HerState.LISTENING: "bold green",
@@ -63,12 +59,9 @@ def _header(model: ViewModel) -> RenderableType:
 def _level(model: ViewModel) -> Text:
     if model.muted:
         return Text("mic MUTED", style="bold red")
-    db = model.level_db
-    filled = 0 if math.isinf(db) else round(LEVEL_CELLS * min(1.0, max(0.0, 1.0 - db / LEVEL_FLOOR_DB)))
     text = Text("mic ")
-    text.append("█" * filled, style="green" if filled < LEVEL_CELLS * 0.85 else "red")
-    text.append("·" * (LEVEL_CELLS - filled), style="dim")
-    text.append(f" {db:4.0f} dB" if not math.isinf(db) else "    – dB")
+    text.append("█" * model.level, style="green" if model.level < LEVEL_CELLS * 0.85 else "red")
+    text.append("·" * (LEVEL_CELLS - model.level), style="dim")
     return text
 
 

@@ -1,9 +1,11 @@
 """The live view on the terminal's alternate screen, while a conversation runs.
 
 Three threads of its own, none of which the voice loop ever waits for: the listener that reads the loop's
-events into the model (`loop.announcer.Listener`), rich's refresh thread that draws the model ten times a
-second, and the key reader. Log lines that would go to stderr go to the view's status line instead, so the
-screen stays whole; the terminal is restored on every way out (a `with` block: Ctrl-C, `q`, an error).
+events into the model (`loop.announcer.Listener`), the drawing thread — up to ten times a second, and only
+when the model changed or the terminal was resized (a full 120×40 view costs ~6 ms of CPU to draw, which the
+pause ledger would count as busy) — and the key reader. Log lines that would go to stderr go to the view's
+status line instead, so the screen stays whole; the terminal is restored on every way out (a `with` block:
+Ctrl-C, `q`, an error).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TextIO
 
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.live import Live
 
 from voiceos import interrupts
@@ -40,17 +44,34 @@ class LiveView:
         self.console = Console(file=stream or sys.stdout)
         self._listener = Listener("view", self.model.apply)
         self._keys = KeyReader(self._on_key)
-        self._live = Live(console=self.console, screen=True, refresh_per_second=REFRESH_HZ,
-                          get_renderable=self._draw, redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(console=self.console, screen=True, auto_refresh=False, redirect_stdout=False,
+                          redirect_stderr=False)
+        self._drawing = threading.Thread(target=self._draw_while_shown, name="view-drawing", daemon=True)
+        self._shown = threading.Event()
         self._exits = contextlib.ExitStack()
 
     def status(self, message: str) -> None:
         """A status line for the person (instead of stderr, which would scribble over the view)."""
         self.announcer.announce(StatusMessage(message))
 
-    def _draw(self) -> RenderableType:
+    def _draw(self) -> None:
         with self.model.lock:
-            return render(self.model)
+            renderable = render(self.model)
+        self._live.update(renderable, refresh=True)
+
+    def _draw_while_shown(self) -> None:
+        drawn: tuple[int, object] | None = None
+        while self._shown.is_set():
+            now = (self.model.version, self.console.size)
+            if now != drawn:
+                self._draw()
+                drawn = now
+            time.sleep(1.0 / REFRESH_HZ)
+
+    def _stop_drawing(self) -> None:
+        self._shown.clear()
+        if self._drawing.is_alive():
+            self._drawing.join()
 
     def _on_key(self, key: str) -> None:
         match key:
@@ -77,7 +98,10 @@ class LiveView:
         exits.enter_context(log_lines_to(self.status))
         exits.callback(self._live.stop)
         self._live.start()
-        exits.callback(self._live.refresh)  # the last state drawn before the screen goes
+        exits.callback(self._draw)  # the last state drawn before the screen goes
+        exits.callback(self._stop_drawing)
+        self._shown.set()
+        self._drawing.start()
         self.announcer.add(self._listener.start())
         exits.callback(self._listener.close)  # every event announced so far is in the model
         exits.callback(self.announcer.remove, self._listener)

@@ -1,6 +1,7 @@
 """The live view's state, built from the loop's events. No terminal and no clock: tests feed it events.
 
-`ViewModel.apply` runs on the view's listener thread; the drawing thread reads the model under `lock`.
+`ViewModel.apply` runs on the view's listener thread; the drawing thread reads the model under `lock`, and
+draws again only when `version` moved (a change that shows: the input meter moving by a cell, not by a dB).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from voiceos.loop.loop_events import (
 from voiceos.loop.record import TurnRecord
 from voiceos.measure.ledger import TOKENS_PER_PAGE
 
+LEVEL_FLOOR_DB = -60.0  # the input meter's empty end
+LEVEL_CELLS = 20
 PAUSE_ROWS = 6  # pauses shown
 PAUSE_SHOWN_S = 0.1  # shorter pauses are not shown as rows (a breath between syllables)
 EXCHANGES_SHOWN = 3  # earlier exchanges shown above the current one
@@ -84,10 +87,15 @@ class SessionTotals:
         return self.useful_cpu_s / self.capacity_cpu_s if self.capacity_cpu_s > 0 else 0.0
 
 
+def level_cells(db: float) -> int:
+    """How many cells of the input meter a level fills."""
+    return 0 if math.isinf(db) else round(LEVEL_CELLS * min(1.0, max(0.0, 1.0 - db / LEVEL_FLOOR_DB)))
+
+
 @dataclass
 class ViewModel:
     state: HerState | None = None  # None: not listening yet
-    level_db: float = -math.inf
+    level: int = 0  # cells of the input meter filled
     muted: bool = False
     words: str = ""  # the current turn's words
     words_final: bool = False  # the words her reply is written for (not a guess while you talk)
@@ -99,11 +107,15 @@ class ViewModel:
     last_turn: TurnRecord | None = None
     status: str = ""
     help_shown: bool = False
+    version: int = 0  # moves on with every change that shows
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply(self, event: LoopEvent) -> None:
         with self.lock:
+            if isinstance(event, InputLevel) and level_cells(event.db) == self.level:
+                return  # ten a second; most move the meter by less than a cell
             self._apply(event)
+            self.version += 1
 
     def _apply(self, event: LoopEvent) -> None:
         match event:
@@ -112,7 +124,7 @@ class ViewModel:
                     self._start_turn()  # a new turn over the last one's reply (she was talked over)
                 self.state = state
             case InputLevel(db=db):
-                self.level_db = db
+                self.level = level_cells(db)
             case MicrophoneMuted(muted=muted):
                 self.muted = muted
             case WordsSoFar(text=text):
@@ -143,3 +155,4 @@ class ViewModel:
     def toggle_help(self) -> None:
         with self.lock:
             self.help_shown = not self.help_shown
+            self.version += 1
