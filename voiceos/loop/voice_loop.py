@@ -3,7 +3,8 @@
 `VoiceLoop.run()` is the conversation's one responsive thread. It reads 32 ms blocks, gates its own
 echo, runs the VAD and the turn detector, hands work to the responder (a worker thread) and voice (another
 worker), commits or discards speculative replies, stops Samantha when she is talked over, and writes one
-`turn` record per answered utterance. It never runs a model itself except the tiny VAD.
+`turn` record per answered utterance. It never runs a model itself except the tiny VAD. What it does is
+announced (`loop_events`, through `LoopOptions.announcer`) to whoever watches, without waiting for them.
 """
 
 from __future__ import annotations
