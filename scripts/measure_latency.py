@@ -10,7 +10,11 @@ single clock. For each utterance:
   violation when a reply sound starts before the user's speech has ended,
 and the session log must hold exactly one `turn` per utterance.
 
+With `--view`, voiceos chat runs with its live view in a tmux pane (a real terminal), else with its line
+output to a file: the two, back to back, show what the view costs.
+
     .venv/bin/python scripts/measure_latency.py --corpus ../shared/speech --runs 2 --json latency.json
+    .venv/bin/python scripts/measure_latency.py --corpus ../shared/speech --view
     .venv/bin/python scripts/measure_latency.py a.wav b.wav -- --llm gemma-3-270m
 Arguments after `--` go to `voiceos chat`.
 """
@@ -39,6 +43,7 @@ from voiceos.audio.wav import read_wav, write_wav  # noqa: E402
 from voiceos.listen.word_timing import frame_energy_db  # noqa: E402
 from voiceos.loop.record import TurnRecord, turns_of  # noqa: E402
 from voiceos.measure.session_log import read_logs  # noqa: E402
+from voiceos.view.tmux_pane import TmuxPane  # noqa: E402
 
 RATE = 16_000
 HOP = 160  # 10 ms
@@ -114,7 +119,35 @@ def settled(log_dir: Path, quiet_s: float, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None) -> dict:
+class ChatRun:
+    """`voiceos chat` on the rig: its line output to a file, or (`view`) its live view in a tmux pane."""
+
+    def __init__(self, rig: PulseRig, work: Path, args: list[str], *, view: bool) -> None:
+        command = [str(ROOT / ".venv/bin/voiceos"), "chat", *args]
+        env = rig.env() | {"XDG_DATA_HOME": str(work / "data")}  # a memory of its own: the user's would change
+        self.pane: TmuxPane | None = None                           # the prompts (and runs each other's)
+        self.proc: subprocess.Popen[bytes] | None = None
+        if view:
+            self.pane = TmuxPane(work / "tmux", command, env, stderr=work / "chat.err", cwd=ROOT).start()
+        else:
+            self.proc = subprocess.Popen([*command, "--plain"], env=env, stdout=(work / "chat.out").open("w"),
+                                         stderr=(work / "chat.err").open("w"))
+
+    def stop(self) -> None:
+        """Ctrl-C, or `q` in the view: the session ends as a person ends it."""
+        if self.pane is not None:
+            self.pane.send("q")
+            self.pane.wait(20)
+            self.pane.close()
+        elif self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None, view: bool = False) -> dict:
     work = Path(keep or tempfile.mkdtemp(prefix="voiceos-latency-"))
     work.mkdir(parents=True, exist_ok=True)
     log_dir = work / "logs"
@@ -124,11 +157,7 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
     rig = PulseRig(work / "pulse").start()
     chat = None
     try:
-        chat = subprocess.Popen([str(ROOT / ".venv/bin/voiceos"), "chat", "--log-dir", str(log_dir), *voiceos_args],
-                                # a memory of its own: the user's would change the prompts (and runs each other's)
-                                env=rig.env() | {"XDG_DATA_HOME": str(work / "data")},
-                                stdout=(work / "chat.out").open("w"),
-                                stderr=(work / "chat.err").open("w"))
+        chat = ChatRun(rig, work, ["--log-dir", str(log_dir), *voiceos_args], view=view)
         if not wait_for(lambda: any(r["type"] == "ready" for r in read_logs(log_dir)), 180):
             raise SystemExit(f"voiceos chat did not become ready; see {work}/chat.err")
         rec_path = work / "user-left-samantha-right.wav"
@@ -148,14 +177,12 @@ def run(wavs: list[Path], runs: int, voiceos_args: list[str], keep: Path | None)
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=5)
     finally:
-        if chat is not None and chat.poll() is None:
-            chat.send_signal(signal.SIGINT)
-            try:
-                chat.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                chat.kill()
+        if chat is not None:
+            chat.stop()
         rig.stop()
-    return analyse(rec_path, utterances, read_logs(log_dir), work, played_at)
+    result = analyse(rec_path, utterances, read_logs(log_dir), work, played_at)
+    result["summary"]["view"] = view
+    return result
 
 
 def analyse(rec_path: Path, utterances: list[tuple[Path, np.ndarray]], records: list[dict], work: Path,
@@ -247,11 +274,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the result here")
     parser.add_argument("--keep", type=Path, help="keep recordings and logs in this folder")
+    parser.add_argument("--view", action="store_true",
+                        help="run chat with its live view in a tmux pane (default: --plain, lines to a file)")
     args = parser.parse_args(argv)
     wavs = list(args.wavs) + (sorted(args.corpus.glob("*.wav")) if args.corpus else [])
     if not wavs:
         parser.error("give WAV files or --corpus DIR")
-    result = run(wavs, args.runs, extra, args.keep)
+    result = run(wavs, args.runs, extra, args.keep, args.view)
     for row in result["utterances"]:
         flag = "  STARTED EARLY" if row["started_early"] else ""
         print(f"{row['file']:>20s}  {row['latency_ms'] if row['latency_ms'] is not None else 'no reply':>8} ms{flag}")
@@ -259,7 +288,8 @@ def main() -> int:
     print(f"median {s['median_ms']} ms, p90 {s['p90_ms']} ms, max {s['max_ms']} ms over {s['utterances']} utterances; "
           f"turns logged {s['turns_logged']}, one reply each: {s['one_reply_each']}, "
           f"started early: {s['started_early']}"
-          f"; voiceos's own voice-to-voice median {s['inside_voice_to_voice_median_ms']} ms")
+          f"; voiceos's own voice-to-voice median {s['inside_voice_to_voice_median_ms']} ms"
+          f" ({'live view in tmux' if s['view'] else '--plain'})")
     print("stage medians (ms after the end of speech, from each turn's trace_ms): "
           + ", ".join(f"{name} {value}" for name, value in s["stages_median_ms"].items()))
     if args.json:

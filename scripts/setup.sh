@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils libasound2-plugins sox)
+DEBS=(libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils libasound2-plugins sox tmux)
 PY=${PYTHON:-python3}
 
 missing=()

@@ -14,7 +14,10 @@ The folders follow the sound, from the microphone to her voice:
     speak/     splitter.py → voice_worker.py (tts.py: espeak-ng) ──► audio/speaker.py
 
     measure/   clock.py, cpu_meter.py, ledger.py (the pause ledger), calibration.py, session_log.py, stats.py
-    commands/  cli.py and one module per command: chat, demo, bench/, report, doctor, models
+    loop/      loop_events.py, announcer.py: what the loop announces, to listeners that never hold it up
+    view/      the live view of chat and demo: model.py (from the events) → layout.py (rich) → live_view.py
+    commands/  cli.py and one module per command: chat, demo, bench/, report, doctor, models;
+               printer.py (the --plain lines), watching.py (the view or the lines)
     testing.py scripted stand-ins for the models and the sound card, to test the loop without them
 """
 

@@ -10,6 +10,7 @@ back over a few lines that must finish.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -49,6 +50,14 @@ def install() -> None:
         for signum in SIGNALS:
             signal.signal(signum, _on_signal)
         sys.unraisablehook = _quiet_unraisable
+
+
+def stop_as_ctrl_c(why: str) -> None:
+    """End the session the way Ctrl-C does, from any thread (the `q` key of the live view): the main thread
+    gets SIGINT, and `received()` says `why`."""
+    if not _received:
+        _received.append(why)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def raise_if_interrupted() -> None:

@@ -31,6 +31,7 @@ from voiceos.listen.transcript import Transcript, Word
 from voiceos.listen.word_timing import frame_energy_db
 from voiceos.llm.model import BACKGROUND_BATCH, GenerationStats, PrefillResult
 from voiceos.llm.prompt_format import CHATML, PromptFormat
+from voiceos.loop.announcer import Announcer
 from voiceos.loop.record import TurnRecord, turns_of
 from voiceos.loop.session import Engines, Session
 from voiceos.loop.voice_loop import LoopOptions, LoopResult
@@ -297,8 +298,8 @@ class ScriptedRun:
 
 def run_conversation(audio: np.ndarray, lexicon: Lexicon, *, llm: ScriptedLlm | None = None,
                      config: Config | None = None, latency_s: float = 0.2,
-                     log_dir: Path | None = None) -> ScriptedRun:
-    """Run the real voice loop over `audio` with the scripted models and sound card."""
+                     log_dir: Path | None = None, announcer: Announcer | None = None) -> ScriptedRun:
+    """Run the real voice loop over `audio` with the scripted models and sound card (announcing to `announcer`)."""
     config = config or Config()
     if config.session.memory_file is None:
         config.session.memory = False  # a scripted run keeps nothing of the user unless told where
@@ -311,7 +312,8 @@ def run_conversation(audio: np.ndarray, lexicon: Lexicon, *, llm: ScriptedLlm | 
     speaker = SteppedSpeaker(clock, latency_s)
     source = SteppedSource(audio, clock, speaker)
     try:
-        with session.open_loop(source, speaker, LoopOptions(config.session.mode)) as loop:
+        with session.open_loop(source, speaker, LoopOptions(config.session.mode,
+                                                                     announcer=announcer or Announcer())) as loop:
             source.idle = loop.workers_idle
             result = loop.run()
     finally:

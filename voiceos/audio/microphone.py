@@ -47,6 +47,7 @@ class MicrophoneSource:
         self._received = 0  # samples received from the device
         self._origins: collections.deque[float] = collections.deque(maxlen=300)
         self._delivering = threading.Event()
+        self.muted = False  # while muted, every block read is silence (the stream itself runs on)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         if getattr(status, "input_overflow", False):
@@ -108,6 +109,8 @@ class MicrophoneSource:
             log.warning("input overflow: %d block(s) of microphone audio lost so far", self.overflows)
             self._overflows_reported = self.overflows
         start = self._anchor(self.clock.at(perf_t), len(samples))
+        if self.muted:
+            samples = np.zeros_like(samples)
         if self._rate != SAMPLE_RATE:
             samples = resample(samples, self._rate, SAMPLE_RATE)
         return AudioChunk(samples.astype(np.float32, copy=False), SAMPLE_RATE, start)
@@ -124,6 +127,13 @@ class MicrophoneSource:
         origin = callback_t - self._received / self._rate
         self._origins.append(origin)
         return min(self._origins) + first / self._rate
+
+    def toggle_mute(self) -> bool:
+        """Mute or unmute (from any thread); returns whether it is muted now. The stream keeps running, so
+        its clock and the device watch go on."""
+        self.muted = not self.muted
+        log.info("microphone %s", "muted" if self.muted else "unmuted")
+        return self.muted
 
     def finished(self) -> bool:
         return False

@@ -9,9 +9,10 @@ from voiceos.audio.devices import check_default_device
 from voiceos.audio.microphone import MicrophoneSource
 from voiceos.audio.speaker import Speaker, VirtualSpeaker
 from voiceos.commands.console import session_closed, status
-from voiceos.commands.printer import ConsolePrinter
+from voiceos.commands.watching import watched
 from voiceos.config import Config, OnDeviceLoss
 from voiceos.errors import DeviceError
+from voiceos.loop.announcer import Announcer
 from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
@@ -31,7 +32,8 @@ def open_speaker(session: Session, device: str | int | None, *, required: bool) 
         return VirtualSpeaker(session.clock).start()
 
 
-def chat(config: Config) -> int:
+def chat(config: Config, *, live: bool = False) -> int:
+    """`live`: the live view on the terminal (else the turns are printed as lines)."""
     if config.audio.input_device is None:
         check_default_device("input")
     engines = load_engines(config, progress=status)
@@ -40,14 +42,22 @@ def chat(config: Config) -> int:
         source = MicrophoneSource(session.clock, config.audio.input_device)
         speaker = open_speaker(session, config.audio.output_device, required=True)
         assert isinstance(speaker, Speaker)  # required=True: a real device or a DeviceError
-        devices = DeviceChanges(OnDeviceLoss(config.audio.on_device_loss), source, speaker, session.log,
-                                notify=status, watch=DeviceWatch.start_if_possible())
-        status(f"opening the microphone… (log: {session.log.path})")
-        options = LoopOptions(config.session.mode, printer=ConsolePrinter(),
-                              on_ready=lambda: status("listening — talk to Samantha (Ctrl-C to end)"))
-        try:
-            session.converse(source, speaker, options, devices)
-        finally:
-            devices.close()
-            speaker.close()
+
+        def toggle_mute() -> bool:
+            muted = source.toggle_mute()
+            session.log.write("mute", muted=muted)
+            return muted
+
+        announcer = Announcer()
+        with watched(session, announcer, live=live, mute=toggle_mute) as say:
+            devices = DeviceChanges(OnDeviceLoss(config.audio.on_device_loss), source, speaker, session.log,
+                                    notify=say, watch=DeviceWatch.start_if_possible())
+            say(f"opening the microphone… (log: {session.log.path})")
+            options = LoopOptions(config.session.mode, announcer=announcer,
+                                  on_ready=lambda: say("listening — talk to Samantha (Ctrl-C to end)"))
+            try:
+                session.converse(source, speaker, options, devices)
+            finally:
+                devices.close()
+                speaker.close()
     return 0

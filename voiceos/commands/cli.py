@@ -29,6 +29,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
 
 
+def _plain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plain", action="store_true",
+                   help="print each turn as lines instead of the live view (the default when stdout is not "
+                        "a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceos", description="A local, offline voice companion.")
     parser.add_argument("--version", action="version", version=f"voiceos {__version__}")
@@ -43,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-device-loss", choices=[policy.value for policy in OnDeviceLoss],
                    help="when the microphone or speaker goes away: follow the new default with a notice "
                         "(the default) or stop the session")
+    _plain(p)
 
     p = sub.add_parser("demo", help="the offline demo: WAV files in, spoken replies out")
     _common(p)
@@ -54,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="feed audio faster than real time (timings not meaningful)")
     p.add_argument("--no-memory", action="store_true",
                    help="a clean session: nothing remembered about you is loaded, nothing new is kept")
+    _plain(p)
 
     p = sub.add_parser("bench", help="latency benchmark over WAV files, stage by stage")
     _common(p)
@@ -233,12 +241,15 @@ def _dispatch(args: argparse.Namespace) -> int:
                                             compare=args.compare))
     if command == "chat":
         from voiceos.commands.chat import chat
+        from voiceos.commands.watching import live_view_wanted
 
-        return chat(config)
+        return chat(config, live=live_view_wanted(args.plain))
     if command == "demo":
         from voiceos.commands.demo import demo
+        from voiceos.commands.watching import live_view_wanted
 
-        return demo(config, args.input, args.out, fast=args.fast, play=not args.no_play)
+        return demo(config, args.input, args.out, fast=args.fast, play=not args.no_play,
+                    live=live_view_wanted(args.plain))
     if command == "bench" and args.turn_taking:
         from voiceos.commands.bench.turn_taking import run_turn_taking
 

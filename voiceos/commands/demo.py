@@ -9,8 +9,9 @@ from voiceos.audio.wav import read_wav, write_wav
 from voiceos.audio.wav_source import WavSource, WavTurn
 from voiceos.commands.chat import open_speaker
 from voiceos.commands.console import session_closed, status
-from voiceos.commands.printer import ConsolePrinter
+from voiceos.commands.watching import watched
 from voiceos.config import Config
+from voiceos.loop.announcer import Announcer
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 
@@ -30,7 +31,9 @@ def builtin_question(cache_dir: Path, config: Config) -> Path:
     return path
 
 
-def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = False, play: bool = True) -> int:
+def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = False, play: bool = True,
+         live: bool = False) -> int:
+    """`live`: the live view on the terminal (else the turns are printed as lines)."""
     from platformdirs import user_cache_dir
 
     if not inputs:
@@ -49,9 +52,11 @@ def demo(config: Config, inputs: list[Path], out_dir: Path, *, fast: bool = Fals
         else:
             speaker = VirtualSpeaker(session.clock).start()
         status(f"demo: {len(turns)} turn(s) from WAV; replies go to {out_dir}")
+        announcer = Announcer()
         try:
-            result = session.converse(source, speaker, LoopOptions(config.session.mode, printer=ConsolePrinter(),
-                                                                   out_dir=out_dir))
+            with watched(session, announcer, live=live):
+                result = session.converse(source, speaker, LoopOptions(config.session.mode, announcer=announcer,
+                                                                       out_dir=out_dir))
         finally:
             speaker.close()
         status(f"{result.turns} turn(s) answered, {result.dropped} dropped; replies in {out_dir}")

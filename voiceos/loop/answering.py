@@ -2,7 +2,7 @@
 
 It watches the active turn's reply (its first sound, its end), drops a turn that held no words, and
 finishes a turn — answered, or cut off by a barge-in, Ctrl-C or a lost device (`CutBy`): the record is built
-and logged, the exchange joins the conversation, the printer shows it, her reply's audio is written.
+and logged, the exchange joins the conversation, it is announced (`loop_events`), her reply's audio is written.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ import numpy as np
 
 from voiceos.audio.echo_gate import EchoGate
 from voiceos.audio.wav import write_wav
+from voiceos.loop.loop_events import (
+    HerState,
+    ReplyProgressed,
+    StateChanged,
+    TurnDropped,
+    TurnFinished,
+    TurnHeard,
+)
 from voiceos.loop.record import CutBy, TurnRecord
 from voiceos.loop.turn_record_builder import FinishedTurn, build_turn_record
 from voiceos.loop.turn_state import ActiveTurn, TurnState
@@ -34,6 +42,8 @@ class Answering:
         self.gate = gate
         self.result = result
         self.max_lag_s = 0.0  # how far behind the audio the loop ran (worst case) since the last record
+        self.announcer = options.announcer
+        self._progress_shown = ReplyProgressed("", "")  # the last announced
 
     def audible(self, active: ActiveTurn) -> bool:
         """Some of her reply has reached the speaker."""
@@ -53,12 +63,27 @@ class Answering:
         self.parts.voice.discard(active.job.reply_id)
         return progress.spoken_text() if progress is not None else ""
 
-    def print_heard(self, active: ActiveTurn) -> None:
-        printer = self.options.printer
-        if not active.printed_heard and active.job.transcript is not None and printer:
-            active.printed_heard = True
+    def announce_heard(self, active: ActiveTurn) -> None:
+        """The turn's words, final, announced once (as soon as they are known)."""
+        if not active.announced_heard and active.job.transcript is not None:
+            active.announced_heard = True
             if not active.job.transcript.is_empty:
-                printer.heard(active.job.transcript.text)
+                self.announcer.announce(TurnHeard(active.job.transcript.text))
+
+    def _announce_state(self, state: HerState) -> None:
+        self.announcer.announce(StateChanged(state, self.measures.clock.now()))
+
+    def _announce_progress(self, active: ActiveTurn) -> None:
+        """Her reply as far as it is written and as far as it has been heard, when either moved on."""
+        if not self.announcer.wants(ReplyProgressed):
+            return
+        reply_id = active.job.reply_id
+        progress = self.parts.speaker.progress.get(reply_id)
+        now = ReplyProgressed(" ".join(self.parts.voice.reply(reply_id).clauses),
+                              progress.spoken_text() if progress is not None else "")
+        if now != self._progress_shown:
+            self._progress_shown = now
+            self.announcer.announce(now)
 
     def stop(self, active: ActiveTurn, cut_by: CutBy = CutBy.BARGE_IN) -> TurnRecord | None:
         """Silence her now and finish the turn as interrupted by `cut_by` (what was said is kept)."""
@@ -75,6 +100,8 @@ class Answering:
             active.announced_start = True
             self.measures.log.write("reply_start", reply_id=active.job.reply_id,
                                     first_sample_t=round(progress.first_sample_t, 4))
+            self._announce_state(HerState.SPEAKING)
+        self._announce_progress(active)
         if not active.job.finished.is_set():
             return
         transcript = active.job.transcript
@@ -92,6 +119,8 @@ class Answering:
         self.result.dropped += 1
         self.measures.log.write("dropped", utterance=active.utt.utt_id, reason=reason or "no words",
                                 speech_start=round(active.utt.speech_start, 4))
+        self.announcer.announce(TurnDropped(reason or "no words"))
+        self._announce_state(HerState.HEARING if self.turns.utt is not None else HerState.LISTENING)
         self.parts.source.turn_done()
 
     def finish(self, active: ActiveTurn, cut_by: CutBy | None = None) -> TurnRecord | None:
@@ -103,6 +132,7 @@ class Answering:
         job, responder = active.job, self.parts.responder
         if job.transcript is None or job.transcript.is_empty:
             self.parts.source.turn_done()
+            self._announce_state(HerState.HEARING if self.turns.utt is not None else HerState.LISTENING)
             return None
         if self.measures.meter is not None:
             self.measures.meter.sample_now()
@@ -119,9 +149,10 @@ class Answering:
         if learned:
             self.measures.log.write("remembered", turn=record.turn, saved=responder.conversation.memory is not None,
                                     facts=[{"kind": f.kind, "value": f.value} for f in learned])
-        if self.options.printer:
-            self.print_heard(active)
-            self.options.printer.replied(record.reply.text, record)
+        self.announce_heard(active)
+        self._announce_progress(active)
+        self.announcer.announce(TurnFinished(record))
+        self._announce_state(HerState.HEARING if self.turns.utt is not None else HerState.LISTENING)
         self._write_reply_audio(job.reply_id, interrupted)
         self.parts.voice.forget_before(job.reply_id)  # a long session keeps no old replies' audio
         self.parts.speaker.forget_before(job.reply_id)

@@ -65,7 +65,7 @@ class ActiveTurn:
     utt: Utterance
     job: ReplyJob
     committed_t: float
-    printed_heard: bool = False
+    announced_heard: bool = False
     announced_start: bool = False
 
 

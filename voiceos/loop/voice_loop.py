@@ -3,7 +3,8 @@
 `VoiceLoop.run()` is the conversation's one responsive thread. It reads 32 ms blocks, gates its own
 echo, runs the VAD and the turn detector, hands work to the responder (a worker thread) and voice (another
 worker), commits or discards speculative replies, stops Samantha when she is talked over, and writes one
-`turn` record per answered utterance. It never runs a model itself except the tiny VAD.
+`turn` record per answered utterance. It never runs a model itself except the tiny VAD. What it does is
+announced (`loop_events`, through `LoopOptions.announcer`) to whoever watches, without waiting for them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -37,17 +37,19 @@ from voiceos.listen.turn_events import (
 )
 from voiceos.listen.vad import VoiceActivity
 from voiceos.listen.word_timing import frame_energy_db
+from voiceos.loop.announcer import Announcer
 from voiceos.loop.answering import Answering
 from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.going_on import GoingOn
+from voiceos.loop.loop_events import HerState, InputLevel, PauseMeasured, StateChanged, WordsSoFar
 from voiceos.loop.record import CutBy, TurnRecord
 from voiceos.loop.turn_state import TurnState, Utterance
 from voiceos.measure.clock import SessionClock
 from voiceos.measure.cpu_meter import CpuMeter
-from voiceos.measure.ledger import Rates, WorkLog
+from voiceos.measure.ledger import Rates, WorkLog, pause_work
 from voiceos.measure.session_log import SessionLog
 from voiceos.speak.voice_worker import VoiceWorker
-from voiceos.think.events import JobFailed, TranscriptReady
+from voiceos.think.events import JobFailed, TranscriptReady, WordsHeard
 from voiceos.think.jobs import PartialJob, ReplyJob
 from voiceos.think.responder import Responder
 
@@ -56,12 +58,7 @@ log = logging.getLogger(__name__)
 LEVEL_BLOCK_S = 0.008  # loudness blocks: four to a VAD frame
 TRANSCRIPT_WAIT_S = 2.0  # on Ctrl-C, how long the words of a turn being transcribed are waited for
 NAIVE_SILENCE_S = 0.8  # the plain cascade's fixed end-of-turn silence (Pipecat's default stop_secs)
-
-
-class TurnPrinter(Protocol):
-    def heard(self, text: str) -> None: ...
-
-    def replied(self, text: str, record: TurnRecord) -> None: ...
+LEVEL_EVERY_FRAMES = 3  # the input level is announced about ten times a second
 
 
 @dataclass
@@ -91,7 +88,7 @@ class LoopMeasures:
 @dataclass
 class LoopOptions:
     mode: Mode = Mode.STREAMING
-    printer: TurnPrinter | None = None
+    announcer: Announcer = field(default_factory=Announcer)  # who watches the loop (the view, the printer)
     out_dir: Path | None = None  # reply WAVs go here
     max_turns: int | None = None
     on_ready: Callable[[], None] | None = None  # called once the source delivers audio and the loop listens
@@ -128,6 +125,9 @@ class VoiceLoop:
         self.going_on = GoingOn(config, parts, self.turns, self.answering, self.detector, self.clock, self.log,
                                 self.result, streaming=self.streaming)
         self.framer = Framer()
+        self.announcer = self.options.announcer
+        self._frames = 0
+        self._pause_from: float | None = None  # where the pause she is thinking in began (session clock)
 
     def workers_idle(self) -> bool:
         """Neither worker has anything left to do (tests step the audio only then)."""
@@ -139,6 +139,7 @@ class VoiceLoop:
         self.log.write("ready", mode=self.options.mode.value)
         if self.options.on_ready is not None:
             self.options.on_ready()
+        self._announce_state(HerState.LISTENING)
         try:
             while self._step():
                 pass
@@ -150,7 +151,12 @@ class VoiceLoop:
             with interrupts_deferred():
                 self._abort("error", str(exc), CutBy.DEVICE_LOST)
             raise
+        finally:
+            self._announce_state(HerState.STOPPED)
         return self.result
+
+    def _announce_state(self, state: HerState) -> None:
+        self.announcer.announce(StateChanged(state, self.clock.now()))
 
     def _step(self) -> bool:
         """One block of audio (or a timeout) through the loop; False when the conversation is over."""
@@ -185,7 +191,7 @@ class VoiceLoop:
         last_voiced = self.detector.last_voiced_end
         if utt is not None and utt.job is not None and utt.job.audio_end_t < last_voiced:
             self._on_resume(last_voiced)
-        self._on_end(self.detector.close(self.framer.end_t).t)
+        self._on(self.detector.close(self.framer.end_t))
 
     def _cut_for_device(self) -> None:
         """Her reply in flight stops where it is: the device it was going to moved or went away."""
@@ -208,6 +214,9 @@ class VoiceLoop:
 
     def _frame(self, frame: np.ndarray, t: float) -> None:
         heard, echo_possible = self.gate.clean(frame, t)
+        self._frames += 1
+        if self._frames % LEVEL_EVERY_FRAMES == 0 and self.announcer.wants(InputLevel):
+            self.announcer.announce(InputLevel(10.0 * float(np.log10(np.mean(frame * frame) + 1e-12))))
         prob = self.parts.vad(heard)
         if echo_possible and prob < self.config.vad.echo_threshold:
             prob = 0.0  # half-duplex: while she may be heard, only clear speech counts
@@ -227,19 +236,43 @@ class VoiceLoop:
                 self._on_start(t)
             case SpeechGoesOn():
                 self._on_partial()
-            case PauseBegan():
+            case PauseBegan(t=t, silence_s=silence_s):
+                self._pause_from = t - silence_s
+                if self.turns.utt is not None and self.turns.active is None:
+                    self._announce_state(HerState.THINKING)
                 self._on_speculate()
             case SpeechResumed(t=t):
+                self._announce_pause(t, ended_turn=False)
                 self._on_resume(t)
-            case TurnEnded(t=t):
+                if self.turns.active is None:
+                    self._announce_state(HerState.HEARING)
+            case TurnEnded(t=t, silence_s=silence_s):
+                if self.turns.utt is not None and self.turns.active is None:  # not a sound over her reply
+                    self._pause_from = t - silence_s  # from where the voice stopped
+                    self._announce_pause(t, ended_turn=True)
+                    self._announce_state(HerState.THINKING)
+                self._pause_from = None
                 self._on_end(t)
+
+    def _announce_pause(self, end: float, *, ended_turn: bool) -> None:
+        """The pause she noticed is over: how long, the CPU left idle in it, what she did with it."""
+        start, self._pause_from = self._pause_from, None
+        utt = self.turns.utt
+        if start is None or utt is None or not self.announcer.wants(PauseMeasured):
+            return
+        drafting = utt.job is not None and utt.job.submitted_t >= start
+        idle_s, did = pause_work(self.measures.meter, self.measures.work, start, end, drafting=drafting)
+        self.announcer.announce(PauseMeasured(start, end - start, idle_s, did, ended_turn))
 
     def _on_start(self, t: float) -> None:
         active = self.turns.active
         if active is not None and not self.answering.audible(active):
             self.going_on.reopen(t)
+            self._announce_state(HerState.HEARING)
             return
         self.turns.open(t)
+        if active is None:  # a sound over her reply is heard as such once it stops her (or not)
+            self._announce_state(HerState.HEARING)
         log.debug("speech start %.2f", t)
 
     def _on_partial(self) -> None:
@@ -291,7 +324,7 @@ class VoiceLoop:
         self.log.write("turn_end", utterance=utt.utt_id, reply_id=job.reply_id, speech_end=round(t, 4))
         active = self.turns.commit(utt, job, self.clock.now())
         if job.transcript is not None:
-            self.answering.print_heard(active)
+            self.answering.announce_heard(active)
 
     def _ask_the_voice(self, utt: Utterance) -> None:
         """When it could change the decision, ask the audio end-of-turn model whether the voice sounds
@@ -313,8 +346,13 @@ class VoiceLoop:
                     utt, active = self.turns.utt, self.turns.active
                     if utt is not None and utt.job is job and job.transcript is not None:
                         self.detector.hear_transcript(job.transcript.text, job.end_probability)
+                        self.announcer.announce(WordsSoFar(job.transcript.text))
                         self._ask_the_voice(utt)
                     if active is not None and active.job is job:
-                        self.answering.print_heard(active)
+                        self.answering.announce_heard(active)
+                case WordsHeard(utt_id=utt_id, text=text):
+                    utt = self.turns.utt
+                    if utt is not None and utt.utt_id == utt_id:
+                        self.announcer.announce(WordsSoFar(text))
                 case JobFailed(job=job, message=message):
                     self.log.write("error", message=message, utterance=job.utt_id)

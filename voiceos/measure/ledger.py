@@ -196,17 +196,30 @@ def build_ledger(
     return PauseLedger(pauses, speech_s, rates)
 
 
+WORK_DONE = {"partial": "read your words", "reply": "drafted a reply"}  # WorkLog kinds, for a person
+
+
+def pause_work(meter: CpuMeter | None, work: WorkLog, start: float, end: float, *,
+               drafting: bool) -> tuple[float, tuple[str, ...]]:
+    """A pause just over, as it is shown live: the CPU-seconds left idle in it, and what voiceos did with it
+    (the work logged in it so far, and a reply it is `drafting`, whose work is logged when it is done)."""
+    idle_s = meter.span(start, end).idle_s if meter is not None else 0.0
+    kinds = {kind for _a, _b, kind in work.between(start, end)} | ({"reply"} if drafting else set())
+    return idle_s, tuple(text for kind, text in WORK_DONE.items() if kind in kinds)
+
+
 def summary_line(pauses: PauseRecord) -> str:
     """The one line shown per turn: 'between your words: 1.9 s of pauses, 3.6 CPU-s idle — enough to read 2 pages'."""
     pages = pauses.could_read_pages
-    enough = f" — enough to read {_pages(pages)}" if pages is not None else ""
+    enough = f" — enough to read {reading_amount(pages)}" if pages is not None else ""
     return (
         f"between your words: {pauses.all_pauses_s:.1f} s of pauses, {pauses.cpu_idle_s:.1f} CPU-s idle"
         f"{enough}; put to work: {pauses.used_fraction * 100:.0f}%"
     )
 
 
-def _pages(pages: float) -> str:
+def reading_amount(pages: float) -> str:
+    """Pages of reading for a person: "3 pages", "a page", "120 tokens"."""
     if pages >= 1.5:
         return f"{pages:.0f} pages"
     if pages >= 0.95:

@@ -15,6 +15,14 @@ class TranscriptReady:
 
 
 @dataclass(frozen=True)
+class WordsHeard:
+    """The words of an utterance so far, from a pass while the user talks (they may still change)."""
+
+    utt_id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class JobFailed:
     """A job raised; the worker lives on and the loop logs it."""
 
@@ -22,4 +30,4 @@ class JobFailed:
     message: str
 
 
-ResponderEvent = TranscriptReady | JobFailed
+ResponderEvent = TranscriptReady | WordsHeard | JobFailed

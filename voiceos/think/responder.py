@@ -17,7 +17,7 @@ from voiceos.llm.model import REPLY_BATCH, LanguageModel, PrefillResult
 from voiceos.measure.clock import SessionClock
 from voiceos.measure.ledger import WorkLog
 from voiceos.think.conversation import Conversation
-from voiceos.think.events import JobFailed, ResponderEvent, TranscriptReady
+from voiceos.think.events import JobFailed, ResponderEvent, TranscriptReady, WordsHeard
 from voiceos.think.hearing import Hearing
 from voiceos.think.jobs import Job, PartialJob, ReplyJob, WarmJob
 from voiceos.think.prompt_fitting import PromptFitter
@@ -126,6 +126,8 @@ class Responder:
         still change). A wrong guess costs nothing but idle time: the reply's prompt is built from the final
         transcript, and llama.cpp reuses only the tokens that match."""
         transcript = self.hearing.after_heard(job)
+        if not transcript.is_empty:
+            self.events.put(WordsHeard(job.utt_id, transcript.text))
         words = self.prompts.steady(job.utt_id, transcript.text)[:-1]
         if job.cancelled() or not words:
             return
