@@ -108,6 +108,7 @@ class _Request:
         self._conn = cls(endpoint.host, endpoint.port, timeout=CONNECT_TIMEOUT_S)
         self.lines: queue.Queue[bytes | BaseException | None] = queue.Queue()
         self._closed = threading.Event()
+        self._sock: socket.socket | None = None
         self._thread = threading.Thread(target=self._read, args=(method, path, body), name="llm-http", daemon=True)
         self._thread.start()
 
@@ -116,8 +117,11 @@ class _Request:
             data = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
             self._conn.request(method, path, body=data, headers=headers)
-            assert self._conn.sock is not None
-            self._conn.sock.settimeout(None)  # waits are bounded by the consumer, which closes the socket
+            self._sock = self._conn.sock  # kept: the connection lets go of it once a streamed response begins
+            assert self._sock is not None
+            self._sock.settimeout(None)  # waits are bounded by the consumer, which closes the socket
+            if self._closed.is_set():
+                raise ConnectionAbortedError()
             response = self._conn.getresponse()
             if response.status != 200:
                 text = response.read(500).decode("utf-8", "replace").strip().replace("\n", " ")
@@ -149,7 +153,7 @@ class _Request:
     def close(self) -> None:
         """Drop the connection: the server sees the client go and stops the request."""
         self._closed.set()
-        sock = self._conn.sock
+        sock = self._sock or self._conn.sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
