@@ -31,7 +31,8 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """`python -m llama_cpp.server` on the embedded GGUF, on a free port of 127.0.0.1, one thread."""
+    """`python -m llama_cpp.server` on the embedded GGUF, on a free port of 127.0.0.1, one thread (its prompt
+    reading takes all cores unless told: `--n_threads_batch`)."""
 
     def __init__(self, log_path: Path) -> None:
         from voiceos import registry
@@ -41,7 +42,7 @@ class LlamaServer:
         gguf = registry.resolve(None, "llm").path
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_threads", "1", "--n_ctx", str(LlmConfig().n_ctx)],
+             "--port", str(self.port), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", str(LlmConfig().n_ctx)],
             stdout=subprocess.DEVNULL, stderr=log_path.open("w"))
         wait_until(self.ready, 120, "llama_cpp.server to listen")
 

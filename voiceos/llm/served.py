@@ -243,23 +243,31 @@ class ServedLlm:
         tokens = self._counts.get(text)
         if tokens is None:
             tokens = self._ask_tokens(text) if self.info.tokenizer else _approximate_tokens(text)
+            if tokens is None:  # the server is gone: estimated (not kept); its next request says so
+                return _approximate_tokens(text)
             self._counts[text] = tokens
             while len(self._counts) > TOKENIZE_CACHE:
                 del self._counts[next(iter(self._counts))]
         return tokens
 
-    def _ask_tokens(self, text: str) -> list[int]:
+    def _ask_tokens(self, text: str) -> list[int] | None:
+        """The server's tokens for `text`; None when it cannot be asked. Counting runs on the loop's thread too
+        (the conversation's history budget), which must not fail with the server: only its requests do."""
         body: dict[str, Any] = {"input": text} if self.info.kind == "llama-cpp-python" else (
             {"content": text, "add_special": True} if self.info.kind == "llama.cpp"
             else {"model": self.info.model, "prompt": text})
         try:
             reply = self._json("POST", self.info.tokenizer, body)
         except (OSError, TimeoutError, _HttpStatus, ValueError) as exc:
-            raise self._lost("counting tokens", exc) from exc
+            log.warning("%s; tokens estimated", self._lost("counting tokens", exc))
+            return None
         return [int(t) for t in reply.get("tokens", [])]
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
+        """How many tokens `text` takes: the server's count when it is known, else an estimate, without asking
+        (the conversation is counted on the voice loop's thread, which must never wait on the server)."""
+        known = self._counts.get(text)
+        return len(known if known is not None else _approximate_tokens(text))
 
     # --- reading and writing ------------------------------------------------------------------------
 

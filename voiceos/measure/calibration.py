@@ -121,7 +121,7 @@ def measure_served(llm: ServedLlm, progress: Callable[[str], None] | None = None
         raise_if_interrupted()
     step_s = (decode.last_piece_s - decode.first_piece_s) / max(decode.pieces - 1, 1)
     decode_tps = 1.0 / step_s if decode.pieces > 1 and step_s > 0 else 0.0
-    prompt_tokens = llm.count_tokens(text)
+    prompt_tokens = len(llm.tokenize(text))
     read_tps = prompt_tokens / max(read.first_piece_s - step_s, 1e-3)
     return Rates(
         decode_per_cpu_s=decode_tps, read_per_cpu_s=read_tps, decode_tps=decode_tps, read_tps=read_tps, threads=0,
