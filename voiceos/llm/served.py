@@ -233,7 +233,8 @@ class ServedLlm:
 
     @property
     def model_name(self) -> str:
-        return self.info.model or self.url
+        """The served model's id; a file path (llama-cpp-python's server names a model by its path) by its name."""
+        return self.info.model.rsplit("/", 1)[-1] if self.info.model.startswith("/") else self.info.model or self.url
 
     # --- tokens ----------------------------------------------------------------------------------------
 
