@@ -260,7 +260,7 @@ class ServedLlm:
         try:
             reply = self._json("POST", self.info.tokenizer, body)
         except (OSError, TimeoutError, _HttpStatus, ValueError) as exc:
-            log.warning("%s; tokens estimated", self._lost("counting tokens", exc))
+            log.debug("%s; tokens estimated", self._lost("counting tokens", exc))
             return None
         return [int(t) for t in reply.get("tokens", [])]
 
@@ -280,7 +280,8 @@ class ServedLlm:
         self._check_fits(tokens, 1)
         expected = self._account(tokens)
         done = Completion()
-        for _ in self._complete(text, 1, cancelled, done, temperature=0.0, seed=self.config.seed):
+        for _ in self._complete(text, 1, cancelled, done, temperature=0.0, seed=self.config.seed,
+                                doing="reading ahead"):
             pass
         return self._read_result(tokens, expected, done)
 
@@ -303,7 +304,8 @@ class ServedLlm:
         done = Completion()
         try:
             for piece in self._complete(text, limit, cancelled, done, seed=seed if seed is not None else cfg.seed,
-                                        temperature=cfg.temperature if temperature is None else temperature):
+                                        temperature=cfg.temperature if temperature is None else temperature,
+                                        doing="writing the reply"):
                 if stats.generated_tokens == 0:
                     stats.first_token_ms = (time.perf_counter() - started) * 1000.0
                 stats.generated_tokens += 1
@@ -344,10 +346,11 @@ class ServedLlm:
         """Plain greedy text after `text` (calibration), at most `max_tokens` pieces."""
         self._cached = []  # the prompt replaces what the slot held
         return self._complete(text, max_tokens, lambda: False, done or Completion(), temperature=0.0,
-                              seed=self.config.seed)
+                              seed=self.config.seed, doing="measuring its rates")
 
     def _complete(self, text: str, max_tokens: int, cancelled: Callable[[], bool], done: Completion, *,
-                  temperature: float, seed: int) -> Iterator[str]:
+                  temperature: float, seed: int, doing: str) -> Iterator[str]:
+        """Stream the completion of `text`; `doing` says what for, in the error when the server fails."""
         cfg = self.config
         body = {
             "model": self.info.model, "prompt": text, "max_tokens": max_tokens, "stream": True,
@@ -384,10 +387,8 @@ class ServedLlm:
                 raise ConnectionError("the stream ended before the reply did")
         except Cancelled:
             raise
-        except TimeoutError as exc:
-            raise self._lost("waiting for the reply", exc) from exc
-        except (OSError, _HttpStatus, ValueError, http.client.HTTPException) as exc:
-            raise self._lost("reading the reply", exc) from exc
+        except (TimeoutError, OSError, _HttpStatus, ValueError, http.client.HTTPException) as exc:
+            raise self._lost(doing, exc) from exc
         finally:
             request.close()
 

@@ -81,11 +81,13 @@ class ReplyWriter:
         self.voice.end(job.reply_id)
 
     def apologise(self, job: ReplyJob) -> None:
-        """End the reply to `job` with `SERVER_LOST_APOLOGY`, after whatever of it was said already."""
+        """End the reply to `job` with `SERVER_LOST_APOLOGY`, after whatever of it was said already ("That's…
+        oh, sorry, …")."""
         said = [] if job.naive else list(job.drafted)  # the plain cascade says nothing before the end
-        self.voice.say(job.reply_id, SERVER_LOST_APOLOGY)
+        apology = f"oh, {SERVER_LOST_APOLOGY[0].lower()}{SERVER_LOST_APOLOGY[1:]}" if said else SERVER_LOST_APOLOGY
+        self.voice.say(job.reply_id, apology)
         self.voice.end(job.reply_id)
-        job.drafted[:] = [*said, SERVER_LOST_APOLOGY]
+        job.drafted[:] = [*said, apology]
         job.reply_text = " ".join(job.drafted)
 
     def attempt(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,

@@ -107,6 +107,9 @@ class Responder:
                     self.warm(job)
         except Cancelled:
             log.debug("job for utterance %d cancelled", job.utt_id)
+        except LlmServerError as exc:  # reading ahead on a server that went away: one line, the loop logs it
+            log.warning("%s", exc)
+            self.events.put(JobFailed(job, str(exc)))
         except Exception as exc:  # keep the worker alive; the loop logs the error
             log.exception("responder job failed")
             message = f"{type(exc).__name__}: {exc}"
