@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,14 @@ def test_a_bad_url_is_a_config_error() -> None:
     done = run_voiceos("demo", "--llm-url", "ftp://example/v1", "--fast", "--no-play", timeout=120)
     assert done.returncode == 2
     assert "--llm-url ftp://example/v1: must be an http:// or https:// URL" in done.stderr
+
+
+def test_the_config_file_names_the_server_and_the_fallback(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = tmp_path / "served.toml"
+    config.write_text(f'[llm]\nurl = "{url}"\nfallback = "none"\nprompt_format = "chatml"\n')
+    done = run_voiceos("demo", "--config", str(config), "--fast", "--no-play", timeout=120)
+    assert done.returncode == 6 and f"cannot reach the LLM server at {url}" in done.stderr
+    config.write_text('[llm]\nfallback = "remote"\n')
+    done = run_voiceos("demo", "--config", str(config), "--fast", "--no-play", timeout=120)
+    assert done.returncode == 2 and 'fallback = "remote": must be one of "none", "local"' in done.stderr
