@@ -154,7 +154,9 @@ def test_the_bench_puts_the_served_first_token_beside_the_local_one(server: Llam
     assert done.returncode == 0, done.stderr
     import json
 
-    aggs = json.loads((tmp_path / "bench.json").read_text())["aggregates"]
+    document = json.loads((tmp_path / "bench.json").read_text())
+    assert document["models"]["llm"]["url"] == server.url and "path" in document["models"]["llm_embedded"]
+    aggs = document["aggregates"]
     assert set(aggs) == {"streaming", "streaming served"}
     for mode in aggs.values():
         assert mode["llm_first_token_ms"]["n"] == 1 and mode["llm_first_token_ms"]["p50"] is not None

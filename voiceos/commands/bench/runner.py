@@ -132,6 +132,9 @@ def run_bench(config: Config, options: BenchOptions) -> int:
         rat = ratios(aggs)
         session.log.write("bench_summary", aggregates={m: {k: dataclasses.asdict(a) for k, a in ma.items()}
                                                        for m, ma in aggs.items()}, ratios=rat)
+    if SERVED in sessions:  # the JSON names both LLMs
+        local_engines = sessions[""].engines
+        engines = dataclasses.replace(engines, models=engines.models | {"llm_embedded": local_engines.models["llm"]})
     return report(options, config, engines, items, turns, aggs, rat, session.log.path, baseline)
 
 
