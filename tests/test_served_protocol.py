@@ -7,12 +7,13 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import run_voiceos
 
@@ -22,6 +23,8 @@ from voiceos.llm import served
 from voiceos.llm.model import GenerationStats
 from voiceos.llm.served import ServedLlm
 from voiceos.measure.ledger import Rates, thought_equivalents
+from voiceos.testing import Lexicon, ScriptedLlm, run_conversation, silence
+from voiceos.think.reply_writer import SERVER_LOST_APOLOGY
 
 
 @dataclass
@@ -209,3 +212,33 @@ def test_the_config_file_names_the_server_and_the_fallback(tmp_path: Path) -> No
     config.write_text('[llm]\nfallback = "remote"\n')
     done = run_voiceos("demo", "--config", str(config), "--fast", "--no-play", timeout=120)
     assert done.returncode == 2 and 'fallback = "remote": must be one of "none", "local"' in done.stderr
+
+
+@dataclass
+class VanishingLlm(ScriptedLlm):
+    """A scripted model whose server goes away after the first words of its first reply."""
+
+    words_before_loss: int = 2
+    lost: bool = False
+
+    def stream(self, text: str, cancelled: Callable[[], bool] = lambda: False, **kwargs: Any) -> Iterator[str]:
+        pieces = super().stream(text, cancelled, **kwargs)
+        for i, piece in enumerate(pieces):
+            if self.lost or i == self.words_before_loss:
+                self.lost = True
+                raise LlmServerError("the LLM server at http://127.0.0.1:1/v1 failed while writing the reply: gone")
+            yield piece
+
+
+def test_a_server_lost_mid_reply_costs_that_turn_an_apology_and_the_session_goes_on() -> None:
+    lex = Lexicon()
+    audio = np.concatenate([lex.speech("I like the sea."), silence(6.0), lex.speech("Do you?"), silence(6.0)])
+    run = run_conversation(audio, lex, llm=VanishingLlm(reply_to=lambda _said: "Oh, that sounds lovely today."))
+    first, second = run.turns
+    # (the server went during a speculative draft at a pause between her words, or during the reply itself)
+    assert first.reply.text.lower().endswith(SERVER_LOST_APOLOGY.lower())
+    assert second.reply.text == SERVER_LOST_APOLOGY
+    assert not first.reply.interrupted and not second.reply.interrupted
+    errors = run.of_type("error")
+    assert errors and all("http://127.0.0.1:1/v1" in e["message"] for e in errors)
+    assert run.records[-1]["type"] == "session_end" and run.result.turns == 2
