@@ -9,7 +9,7 @@ The folders follow the sound, from the microphone to her voice:
                  │  jobs (think/jobs.py) ▼                        ▲ events (think/events.py)
     think/     responder.py, the worker: hearing.py (listen/transcriber.py, Whisper) → prompt_fitting.py
                (conversation.py, persona.py) → reply_writer.py (guard.py)
-    llm/       engine.py (llama.cpp, model.py's LanguageModel), blockers.py, prompt_format.py
+    llm/       engine.py (llama.cpp, model.py's LanguageModel) or served.py (a server), blockers.py, prompt_format.py
                  │  clauses ▼
     speak/     splitter.py → voice_worker.py (tts.py: espeak-ng) ──► audio/speaker.py
 

@@ -111,6 +111,8 @@ def one_of(default: str, choices: tuple[str, ...] | list[str], what: str = "") -
     return allowed(default, Allowed(choices=tuple(choices), what=what))
 
 
+LLM_FALLBACKS = ("none", "local")
+PROMPT_FORMATS = ("auto", "chatml", "gemma", "transcript")  # llm/prompt_format.py's FORMATS, or "auto"
 DEVICE = Allowed(0, 999, what="a device name or an index")  # PortAudio's index, or part of a device's name
 
 
@@ -161,6 +163,10 @@ class SttConfig:
 @dataclass
 class LlmConfig:
     model: str | None = None  # registry name or .gguf path; None = registry default
+    # an OpenAI-compatible server's base URL (--llm-url, e.g. http://127.0.0.1:8080/v1); None = the embedded model
+    url: str | None = None
+    fallback: str = one_of("none", LLM_FALLBACKS)  # the server down at the start: fail ("none") or use "local"
+    prompt_format: str = one_of("auto", PROMPT_FORMATS)  # "auto": the model's chat template (a server's: ChatML)
     threads: int = allowed(default_threads, THREADS)
     n_ctx: int = between(2048, 256, 131_072, TOKENS)
     max_reply_tokens: int = between(90, 1, 4096, TOKENS)

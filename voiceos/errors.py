@@ -33,3 +33,9 @@ class ConfigError(VoiceosError):
 
 class Cancelled(Exception):
     """A speculative job was called off (the user went on talking); raised inside the worker that runs it."""
+
+
+class LlmServerError(VoiceosError):
+    """The LLM server (`--llm-url`) cannot be reached, or went away."""
+
+    exit_code = 6

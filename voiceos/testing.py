@@ -146,6 +146,7 @@ class ScriptedLlm:
     config: LlmConfig = field(default_factory=LlmConfig)
     fmt: PromptFormat = CHATML
     n_ctx: int = 2048
+    probes_end: bool = True
     prompts: list[str] = field(default_factory=list)
 
     @property

@@ -18,6 +18,12 @@ STOPPED_EXIT_CODE = 130  # stopped with Ctrl-C (128 + SIGINT, as shells report i
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", help="LLM: a registry name (see `voiceos models list`) or a .gguf path")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="the LLM on an OpenAI-compatible server (llama-server, vLLM, Ollama), e.g. "
+                        "http://127.0.0.1:8080/v1; nothing is sent anywhere else")
+    p.add_argument("--llm-fallback", choices=["none", "local"],
+                   help="when that server cannot be reached at the start: fail (none, the default) or use the "
+                        "embedded model (local)")
     p.add_argument("--stt", help="speech recognition: a registry name or a CTranslate2 Whisper folder")
     p.add_argument("--persona", type=Path, help="persona TOML (default: the shipped Samantha)")
     p.add_argument("--log-dir", type=Path, help="where session logs go (default: the user data folder)")
@@ -136,6 +142,10 @@ def make_config(args: argparse.Namespace) -> Config:
     config = load_config(getattr(args, "config", None))
     if getattr(args, "llm", None):
         config.llm.model = args.llm
+    if getattr(args, "llm_url", None):
+        config.llm.url = args.llm_url
+    if getattr(args, "llm_fallback", None):
+        config.llm.fallback = args.llm_fallback
     if getattr(args, "stt", None):
         config.stt.model = args.stt
     if getattr(args, "persona", None):

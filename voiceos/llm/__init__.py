@@ -1,1 +1,2 @@
-"""The language model: the llama.cpp engine behind the `LanguageModel` interface, prompt formats, sampling steps."""
+"""The language model: the llama.cpp engine or an OpenAI-compatible server behind the `LanguageModel` interface,
+prompt formats, sampling steps."""

@@ -31,7 +31,7 @@ from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.llm import llama_internals
 from voiceos.llm.blockers import CopyBlocker, OpenerBlocker, PhraseBlocker
 from voiceos.llm.model import BACKGROUND_BATCH, REPLY_BATCH, GenerationStats, PrefillResult
-from voiceos.llm.prompt_format import PromptFormat, format_for
+from voiceos.llm.prompt_format import FORMATS, PromptFormat, format_for
 from voiceos.offline import enforce_offline
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ def in_passing_thread(work: Callable[[], T]) -> T:
 class LocalLlm:
     """The embedded `LanguageModel`: llama-cpp-python on a GGUF file, owned by one worker thread."""
 
+    probes_end = True  # `prefill` with a probe gives P(the turn ends there)
+
     def __init__(self, path: Path, config: LlmConfig) -> None:
         enforce_offline()
         self.config = config
@@ -86,7 +88,8 @@ class LocalLlm:
         except Exception as exc:
             raise _load_error(path, config, exc) from exc
         self.metadata: dict[str, str] = dict(self._llm.metadata or {})
-        self.fmt: PromptFormat = format_for(self.metadata)
+        self.fmt: PromptFormat = (format_for(self.metadata) if config.prompt_format == "auto"
+                                  else FORMATS[config.prompt_format])
         # llama.cpp may round the context up (to a multiple of 256), but llama-cpp-python sizes its token
         # buffer to the n_ctx asked for: that is all a prompt may fill
         self.n_ctx = min(config.n_ctx, self._llm.n_ctx())

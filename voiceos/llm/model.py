@@ -1,6 +1,7 @@
 """What the thinking worker needs from a language model, and what a read or a reply reports back.
 
 `LanguageModel` is the one interface: `LocalLlm` (llama-cpp-python on a GGUF file) is the embedded engine;
+`ServedLlm` the same on an OpenAI-compatible server (`llm/served.py`);
 `voiceos.testing.ScriptedLlm` stands in where the logic around it is under test.
 """
 
@@ -46,6 +47,7 @@ class LanguageModel(Protocol):
     config: LlmConfig
     fmt: PromptFormat  # how a conversation becomes a prompt for this model
     n_ctx: int  # context size in tokens
+    probes_end: bool  # `prefill(…, probe=…)` gives P(the turn ends); False on a server (no logits there)
 
     @property
     def model_name(self) -> str: ...

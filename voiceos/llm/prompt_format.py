@@ -53,6 +53,9 @@ TRANSCRIPT = PromptFormat(
     "Friend: ", "\nSamantha:", "\n", ("\n", "Friend:"), reply_lead=" ")
 
 
+FORMATS = {fmt.name: fmt for fmt in (CHATML, GEMMA, TRANSCRIPT)}
+
+
 def format_for(metadata: dict[str, str]) -> PromptFormat:
     """Pick the prompt format from the GGUF metadata."""
     template = metadata.get("tokenizer.chat_template", "")

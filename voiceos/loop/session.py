@@ -23,6 +23,7 @@ import numpy as np
 from voiceos import __version__, registry
 from voiceos.audio.interfaces import AudioSource, Playback
 from voiceos.config import SAMPLE_RATE, Config
+from voiceos.errors import LlmServerError
 from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.listen.smart_turn import SmartTurn, TurnCompletion
 from voiceos.listen.transcriber import Transcriber
@@ -30,6 +31,7 @@ from voiceos.listen.transcript import SpeechRecognizer
 from voiceos.listen.vad import StreamingVad, VoiceActivity, silero_model_path
 from voiceos.llm.engine import LocalLlm, in_passing_thread
 from voiceos.llm.model import LanguageModel
+from voiceos.llm.served import ServedLlm
 from voiceos.loop.device_changes import DeviceChanges
 from voiceos.loop.voice_loop import LoopMeasures, LoopOptions, LoopParts, LoopResult, VoiceLoop
 from voiceos.measure.calibration import cpu_model, load_or_measure
@@ -79,16 +81,14 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
     enforce_offline()
     keep_blas_to_one_thread()
     stt_model = registry.resolve(config.stt.model, "stt")
-    llm_model = registry.resolve(config.llm.model, "llm")
     persona = load_persona(config.session.persona)
+    served = connect_llm(config, progress)  # first: a server that cannot be reached fails at once
     if progress:
         progress(f"loading speech recognition ({stt_model.name})…")
     transcriber = Transcriber(stt_model.path, config.stt)
     transcriber.transcribe(np.zeros(SAMPLE_RATE, np.float32), word_timestamps=True)  # warm-up
     raise_if_interrupted()
-    if progress:
-        progress(f"loading the language model ({llm_model.name})…")
-    llm = LocalLlm(llm_model.path, config.llm)
+    llm, llm_entry = served or load_local_llm(config, progress)
     raise_if_interrupted()  # llama.cpp's log callback swallows a Ctrl-C pressed while it loads
     check_context(llm, persona)  # before any log is opened: n_ctx must hold the persona and a reply
     vad_path = silero_model_path()
@@ -96,13 +96,43 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
     smart_turn = SmartTurn(turn_model.path)
     raise_if_interrupted()
     engines = Engines(transcriber, llm, persona, lambda: StreamingVad(vad_path), turn_model=smart_turn,
-                      models={"stt": _model_entry(stt_model), "llm": _model_entry(llm_model),
+                      models={"stt": _model_entry(stt_model), "llm": llm_entry,
                               "llm_format": llm.fmt.name, "vad": str(vad_path), "turn": _model_entry(turn_model)})
     if calibrate:
         engines.rates, engines.rates_measured_now = load_or_measure(
             llm, recalibrate=config.session.recalibrate, progress=progress)
         raise_if_interrupted()
     return engines
+
+
+def connect_llm(config: Config, progress: Callable[[str], None] | None = None,
+                ) -> tuple[ServedLlm, dict[str, Any]] | None:
+    """The LLM on the server of `[llm] url`, with its entry for the log; None without a URL, or when that
+    server cannot be reached and `[llm] fallback = "local"` (the embedded model is used)."""
+    if not config.llm.url:
+        return None
+    if progress:
+        progress(f"connecting to the LLM server at {config.llm.url}…")
+    try:
+        served = ServedLlm(config.llm.url, config.llm)
+    except LlmServerError as exc:
+        if config.llm.fallback != "local":
+            raise
+        log.warning("%s; using the embedded model (--llm-fallback local)", exc)
+        if progress:
+            progress(f"{exc}; using the embedded model instead (--llm-fallback local)")
+        return None
+    return served, {"url": served.url, "name": served.info.model, "server": served.info.kind,
+                    "tokenizer": served.info.tokenizer or "estimated", "format": served.fmt.name}
+
+
+def load_local_llm(config: Config, progress: Callable[[str], None] | None = None,
+                   ) -> tuple[LocalLlm, dict[str, Any]]:
+    """The embedded LLM (`[llm] model`), with its entry for the log."""
+    llm_model = registry.resolve(config.llm.model, "llm")
+    if progress:
+        progress(f"loading the language model ({llm_model.name})…")
+    return LocalLlm(llm_model.path, config.llm), _model_entry(llm_model)
 
 
 def _model_entry(model: registry.ResolvedModel) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""This machine's decode and prompt-reading rates for the loaded model and thread count.
+"""This machine's decode and prompt-reading rates for the loaded model and thread count, or a server's.
 
 Measured once (a few seconds, with a progress line) and cached per model file + threads + CPU + llama.cpp
-version; `--recalibrate` measures again. Rates are per CPU-second (process CPU time), so idle CPU-seconds
-from the pause ledger convert straight into tokens.
+version (a served model: per URL + model id); `--recalibrate` measures again. Rates are per CPU-second
+(process CPU time), so idle CPU-seconds from the pause ledger convert straight into tokens; a server's are
+per wall second, timed through its API, since it works through the whole of every pause.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from voiceos.interrupts import raise_if_interrupted
 from voiceos.llm.engine import LocalLlm, in_passing_thread
+from voiceos.llm.served import Completion, ServedLlm
 from voiceos.measure.ledger import Rates
 
 log = logging.getLogger(__name__)
@@ -99,11 +101,42 @@ def measure(llm: LocalLlm, progress: Callable[[str], None] | None = None) -> Rat
     )
 
 
-def load_or_measure(llm: LocalLlm, *, recalibrate: bool = False, cache_path: Path | None = None,
+def served_cache_key(llm: ServedLlm) -> str:
+    raw = f"served|{llm.url}|{llm.info.model}|{llm.info.kind}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def measure_served(llm: ServedLlm, progress: Callable[[str], None] | None = None) -> Rates:
+    """Time prompt reading and decoding through the server: a prompt it cannot have cached (it opens with the
+    time), read for one token; then the same prompt, cached, continued for `DECODE_TOKENS` tokens."""
+    text = f"{dt.datetime.now(dt.timezone.utc).isoformat()}\n{_TEXT}"
+    if progress:
+        progress(f"calibrating {llm.model_name} at {llm.url}: prompt reading…")
+    read, decode = Completion(), Completion()
+    for _ in llm.complete(text, 1, read):
+        raise_if_interrupted()
+    if progress:
+        progress(f"calibrating {llm.model_name}: decoding…")
+    for _ in llm.complete(text, DECODE_TOKENS, decode):
+        raise_if_interrupted()
+    step_s = (decode.last_piece_s - decode.first_piece_s) / max(decode.pieces - 1, 1)
+    decode_tps = 1.0 / step_s if decode.pieces > 1 and step_s > 0 else 0.0
+    prompt_tokens = len(llm.tokenize(text))
+    read_tps = prompt_tokens / max(read.first_piece_s - step_s, 1e-3)
+    return Rates(
+        decode_per_cpu_s=decode_tps, read_per_cpu_s=read_tps, decode_tps=decode_tps, read_tps=read_tps, threads=0,
+        measured_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), model=llm.model_name,
+        how=f"through the server's API: {prompt_tokens} new prompt tokens read for one token (less one decode "
+        f"step), then {decode.pieces} tokens decoded on the cached prompt; rates per wall second",
+        served_by=llm.url,
+    )
+
+
+def load_or_measure(llm: LocalLlm | ServedLlm, *, recalibrate: bool = False, cache_path: Path | None = None,
                     progress: Callable[[str], None] | None = None) -> tuple[Rates, bool]:
-    """Cached rates for this model/threads/CPU, or fresh ones. Returns (rates, measured_now)."""
+    """Cached rates for this model/threads/CPU (or server), or fresh ones. Returns (rates, measured_now)."""
     cache_path = cache_path or default_cache_path()
-    key = cache_key(llm.path, llm.config.threads)
+    key = served_cache_key(llm) if isinstance(llm, ServedLlm) else cache_key(llm.path, llm.config.threads)
     cache: dict[str, dict[str, Any]] = {}
     try:
         cache = json.loads(cache_path.read_text())
@@ -114,7 +147,11 @@ def load_or_measure(llm: LocalLlm, *, recalibrate: bool = False, cache_path: Pat
             return Rates(**cache[key]), False
         except TypeError:
             pass
-    rates = in_passing_thread(lambda: measure(llm, progress))
+    if isinstance(llm, ServedLlm):
+        rates = measure_served(llm, progress)
+    else:
+        local = llm
+        rates = in_passing_thread(lambda: measure(local, progress))
     cache[key] = asdict(rates)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_suffix(".tmp")

@@ -22,16 +22,18 @@ SAMANTHA_BOOK_S = 0.02
 
 @dataclass(frozen=True)
 class Rates:
-    """This machine's measured throughput for the loaded model, per CPU-second (all cores counted)."""
+    """The measured throughput of the loaded model: on this machine per CPU-second (all cores counted), or,
+    for a model on a server, per wall second of the server's (`served_by`)."""
 
-    decode_per_cpu_s: float  # tokens decoded per CPU-second
-    read_per_cpu_s: float  # prompt tokens read per CPU-second
+    decode_per_cpu_s: float  # tokens decoded per CPU-second (served: per second)
+    read_per_cpu_s: float  # prompt tokens read per CPU-second (served: per second)
     decode_tps: float  # tokens per wall second with `threads`
     read_tps: float
-    threads: int
+    threads: int  # 0 for a server (its threads are its own)
     measured_at: str  # ISO time of the measurement
     model: str
     how: str = ""
+    served_by: str = ""  # the server's URL; "" = this machine
 
 
 class WorkLog:
@@ -106,7 +108,7 @@ class PauseLedger:
             used_fraction=round(useful / capacity, 3) if capacity > 0 else 0.0,
             detail=[PauseDetail(p.kind, round(p.start, 4), round(p.end, 4), round(p.cpu.idle_s, 4),
                                 round(p.cpu.busy_s, 4), round(p.useful_cpu_s, 4)) for p in self.pauses],
-            **thought_equivalents(cpu.idle_s, self.rates),
+            **thought_equivalents(cpu.idle_s, self.total(), self.rates),
         )
 
 
@@ -146,13 +148,15 @@ class PauseRecord:
     rates_measured_at: str | None = None
 
 
-def thought_equivalents(idle_cpu_s: float, rates: Rates | None) -> dict[str, Any]:
-    """What `idle_cpu_s` could have done at this machine's rates, and the Samantha ratio (PauseRecord fields)."""
+def thought_equivalents(idle_cpu_s: float, pause_s: float, rates: Rates | None) -> dict[str, Any]:
+    """What the pauses could have done at the measured rates, and the Samantha ratio (PauseRecord fields): the
+    `idle_cpu_s` of this machine for the embedded model; for a served one, the server through all `pause_s`."""
     if rates is None:
         return {}
-    read = idle_cpu_s * rates.read_per_cpu_s
+    idle_s = pause_s if rates.served_by else idle_cpu_s
+    read = idle_s * rates.read_per_cpu_s
     return {
-        "could_decode_tokens": round(idle_cpu_s * rates.decode_per_cpu_s, 1),
+        "could_decode_tokens": round(idle_s * rates.decode_per_cpu_s, 1),
         "could_read_tokens": round(read, 1),
         "could_read_pages": round(read / TOKENS_PER_PAGE, 3),
         "could_read_books": round(read / TOKENS_PER_BOOK, 6),

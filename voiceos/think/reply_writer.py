@@ -36,6 +36,8 @@ from voiceos.think.their_facts import claimed, says_any
 
 log = logging.getLogger(__name__)
 
+# What she says when the LLM server goes away in the middle of a turn (the log says why)
+SERVER_LOST_APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
 OPENINGS_BARRED_FROM_LAST = 8  # her last replies whose two opening words a new reply may not open with
 RETRY_TEMPERATURE_STEP = 0.15  # each new attempt samples a little hotter (and with another seed)
 
@@ -78,6 +80,16 @@ class ReplyWriter:
             if outcome is Outcome.DONE or job.cancelled():
                 break
         self.voice.end(job.reply_id)
+
+    def apologise(self, job: ReplyJob) -> None:
+        """End the reply to `job` with `SERVER_LOST_APOLOGY`, after whatever of it was said already ("That's…
+        oh, sorry, …")."""
+        said = [] if job.naive else list(job.drafted)  # the plain cascade says nothing before the end
+        apology = f"oh, {SERVER_LOST_APOLOGY[0].lower()}{SERVER_LOST_APOLOGY[1:]}" if said else SERVER_LOST_APOLOGY
+        self.voice.say(job.reply_id, apology)
+        self.voice.end(job.reply_id)
+        job.drafted[:] = [*said, apology]
+        job.reply_text = " ".join(job.drafted)
 
     def attempt(self, job: ReplyJob, prompt: str, max_sentences: int, attempt: int,
                 read_before: PrefillResult | None, heard: list[str]) -> Outcome:

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 
-from voiceos.errors import Cancelled
+from voiceos.errors import Cancelled, LlmServerError
 from voiceos.listen.transcript import SpeechRecognizer
 from voiceos.llm.model import REPLY_BATCH, LanguageModel, PrefillResult
 from voiceos.measure.clock import SessionClock
@@ -107,6 +107,9 @@ class Responder:
                     self.warm(job)
         except Cancelled:
             log.debug("job for utterance %d cancelled", job.utt_id)
+        except LlmServerError as exc:  # reading ahead on a server that went away: one line, the loop logs it
+            log.warning("%s", exc)
+            self.events.put(JobFailed(job, str(exc)))
         except Exception as exc:  # keep the worker alive; the loop logs the error
             log.exception("responder job failed")
             message = f"{type(exc).__name__}: {exc}"
@@ -151,10 +154,21 @@ class Responder:
             return
         words = self.prompts.steady(job.utt_id, transcript.text) if job.speculative else transcript.text.split()
         job.prompt_text = " ".join(words)
-        prompt, open_prompt = self.prompts.reply_prompts(job.prompt_text)
-        read = self._read_reply_prompt(job, words, prompt, open_prompt) if job.speculative and not job.naive else None
-        self.events.put(TranscriptReady(job))
-        self.writer.write(job, prompt, read)
+        told = False  # the loop has the transcript
+        try:
+            prompt, open_prompt = self.prompts.reply_prompts(job.prompt_text)
+            # The prompt is read ahead of the reply only for P(end), which a served model cannot give.
+            reads_ahead = job.speculative and not job.naive and self.llm.probes_end
+            read = self._read_reply_prompt(job, words, prompt, open_prompt) if reads_ahead else None
+            self.events.put(TranscriptReady(job))
+            told = True
+            self.writer.write(job, prompt, read)
+        except LlmServerError as exc:  # the LLM server went away: she says so, and the session goes on
+            if not told:
+                self.events.put(TranscriptReady(job))
+            log.warning("reply %d: %s", job.reply_id, exc)
+            self.writer.apologise(job)
+            self.events.put(JobFailed(job, str(exc)))
         self.hearing.add_word_times(job)
 
     def _read_reply_prompt(self, job: ReplyJob, words: list[str], prompt: str, open_prompt: str) -> PrefillResult:

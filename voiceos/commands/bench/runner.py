@@ -9,6 +9,7 @@ machine (heat, other load) hit both alike. Results go to stdout, progress to std
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -36,8 +37,10 @@ from voiceos.commands.bench.progress import progress_bar
 from voiceos.commands.console import results_console, session_closed, status
 from voiceos.config import Config
 from voiceos.errors import ConfigError
-from voiceos.loop.session import Engines, Session, load_engines
+from voiceos.loop.session import Engines, Session, load_engines, load_local_llm
 from voiceos.loop.voice_loop import LoopOptions
+from voiceos.measure.calibration import load_or_measure
+from voiceos.think.prompt_fitting import check_context
 
 
 def peak_rss_mb() -> float | None:
@@ -65,20 +68,40 @@ def run_step(session: Session, step: Step, play: bool) -> list[TurnMetrics]:
     return step_metrics(step, result.records, source.turn_started_at, cpu_s, peak_rss_mb())
 
 
-def run_steps(session: Session, steps: Sequence[Step], warmups: Sequence[Step], play: bool) -> list[TurnMetrics]:
+SERVED = " served"  # after a mode's name, for the turns answered by the LLM on the server (--llm-url)
+
+
+def run_steps(sessions: dict[str, Session], steps: Sequence[Step], warmups: Sequence[Step],
+              play: bool) -> list[TurnMetrics]:
+    """Every step through each session (`sessions`: by the suffix of its turns' mode: "" for the embedded LLM,
+    `SERVED` for the served one), the two one after the other on each utterance."""
     turns: list[TurnMetrics] = []
     runs = max((s.run for s in steps), default=0)
-    with progress_bar(len(warmups) + len(steps)) as update:
+    with progress_bar(len(sessions) * (len(warmups) + len(steps))) as update:
         for step in warmups:
-            update(f"warm-up ({step.mode.value})", False)
-            run_step(session, step, play)
-            update(f"warm-up ({step.mode.value})", True)
+            for suffix, session in sessions.items():
+                update(f"warm-up ({step.mode.value}{suffix})", False)
+                run_step(session, step, play)
+                update(f"warm-up ({step.mode.value}{suffix})", True)
         for step in steps:
             what = step.items[0].name if len(step.items) == 1 else f"{len(step.items)} utterances"
-            update(f"run {step.run}/{runs} {step.mode.value}: {what}", False)
-            turns += run_step(session, step, play)
-            update(f"run {step.run}/{runs} {step.mode.value}: {what}", True)
+            for suffix, session in sessions.items():
+                update(f"run {step.run}/{runs} {step.mode.value}{suffix}: {what}", False)
+                measured = run_step(session, step, play)
+                for turn in measured:
+                    turn.mode += suffix
+                turns += measured
+                update(f"run {step.run}/{runs} {step.mode.value}{suffix}: {what}", True)
     return turns
+
+
+def with_local_llm(engines: Engines, config: Config) -> Engines:
+    """`engines` with the embedded LLM in place of the served one: the bench compares the two in one run."""
+    llm, entry = load_local_llm(config, status)
+    check_context(llm, engines.persona)
+    rates, measured_now = load_or_measure(llm, recalibrate=config.session.recalibrate, progress=status)
+    return dataclasses.replace(engines, llm=llm, models=engines.models | {"llm": entry, "llm_format": llm.fmt.name},
+                               rates=rates, rates_measured_now=measured_now)
 
 
 def run_bench(config: Config, options: BenchOptions) -> int:
@@ -96,14 +119,22 @@ def run_bench(config: Config, options: BenchOptions) -> int:
     engines = load_engines(config, progress=status)
     config.session.memory = False  # the corpus is not the user: nothing of theirs is read, nothing kept
     session = Session(config, engines, log_dir=config.session.log_dir, kind="bench")
-    with session_closed(session):
-        turns = run_steps(session, steps, warmups, options.play)
+    sessions = {"": session}
+    with session_closed(session), contextlib.ExitStack() as served:
+        if config.llm.url:  # the served LLM, and the embedded one beside it on the same utterances
+            local = Session(config, with_local_llm(engines, config), log_dir=config.session.log_dir, kind="bench")
+            served.enter_context(session_closed(local))
+            sessions = {"": local, SERVED: session}
+        turns = run_steps(sessions, steps, warmups, options.play)
         status("bench: a full-window pass over every utterance, for the offline word error rate")
         add_offline_wers(turns, offline_wers(engines.transcriber, items))
         aggs = aggregates(turns)
         rat = ratios(aggs)
         session.log.write("bench_summary", aggregates={m: {k: dataclasses.asdict(a) for k, a in ma.items()}
                                                        for m, ma in aggs.items()}, ratios=rat)
+    if SERVED in sessions:  # the JSON names both LLMs
+        local_engines = sessions[""].engines
+        engines = dataclasses.replace(engines, models=engines.models | {"llm_embedded": local_engines.models["llm"]})
     return report(options, config, engines, items, turns, aggs, rat, session.log.path, baseline)
 
 

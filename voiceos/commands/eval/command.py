@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voiceos import registry
 from voiceos.commands.console import results_console, status
 from voiceos.commands.eval.output import (
     compare_table,
@@ -23,8 +22,7 @@ from voiceos.commands.eval.script import Script, default_conversations, load_scr
 from voiceos.config import Config
 from voiceos.errors import ConfigError
 from voiceos.interrupts import raise_if_interrupted
-from voiceos.llm.engine import LocalLlm
-from voiceos.loop.session import keep_blas_to_one_thread, machine, versions
+from voiceos.loop.session import connect_llm, keep_blas_to_one_thread, load_local_llm, machine, versions
 from voiceos.offline import enforce_offline
 from voiceos.think.persona import load_persona
 from voiceos.think.prompt_fitting import check_context
@@ -61,9 +59,7 @@ def run_eval(config: Config, options: EvalOptions) -> int:
     baseline = load_baseline(options.compare) if options.compare else None  # a bad file fails before the model loads
     scripts = chosen(load_scripts(options.conversations), options)
     persona = load_persona(config.session.persona)
-    model = registry.resolve(config.llm.model, "llm")
-    status(f"loading the language model ({model.name})…")
-    llm = LocalLlm(model.path, config.llm)
+    llm, model = connect_llm(config, status) or load_local_llm(config, status)  # --llm-url scores a served model
     raise_if_interrupted()
     check_context(llm, persona)
     status(f"{len(scripts)} conversation(s), {sum(len(s.turns) for s in scripts)} replies")
@@ -75,7 +71,7 @@ def run_eval(config: Config, options: EvalOptions) -> int:
     console.print(recall_table(card))
     console.print(misses_table(card))
     doc = to_json(card, {
-        "model": model.name, "model_path": str(model.path), "prompt_format": llm.fmt.name,
+        "model": model["name"], "model_path": model.get("path") or model["url"], "prompt_format": llm.fmt.name,
         "persona": str(config.session.persona or "samantha (shipped)"), "persona_name": persona.name,
         "conversations": str(options.conversations or default_conversations()), "split": options.split,
         "memory": options.memory, "sampling": {"temperature": config.llm.temperature, "top_p": config.llm.top_p,
