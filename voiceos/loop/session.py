@@ -83,12 +83,13 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
     stt_model = registry.resolve(config.stt.model, "stt")
     persona = load_persona(config.session.persona)
     served = connect_llm(config, progress)  # first: a server that cannot be reached fails at once
+    llm_model = registry.resolve(config.llm.model, "llm") if served is None else None  # a bad name: before loading
     if progress:
         progress(f"loading speech recognition ({stt_model.name})…")
     transcriber = Transcriber(stt_model.path, config.stt)
     transcriber.transcribe(np.zeros(SAMPLE_RATE, np.float32), word_timestamps=True)  # warm-up
     raise_if_interrupted()
-    llm, llm_entry = served or load_local_llm(config, progress)
+    llm, llm_entry = served or load_local_llm(config, progress, llm_model)
     raise_if_interrupted()  # llama.cpp's log callback swallows a Ctrl-C pressed while it loads
     check_context(llm, persona)  # before any log is opened: n_ctx must hold the persona and a reply
     vad_path = silero_model_path()
@@ -127,9 +128,10 @@ def connect_llm(config: Config, progress: Callable[[str], None] | None = None,
 
 
 def load_local_llm(config: Config, progress: Callable[[str], None] | None = None,
-                   ) -> tuple[LocalLlm, dict[str, Any]]:
-    """The embedded LLM (`[llm] model`), with its entry for the log."""
-    llm_model = registry.resolve(config.llm.model, "llm")
+                   llm_model: registry.ResolvedModel | None = None) -> tuple[LocalLlm, dict[str, Any]]:
+    """The embedded LLM (`[llm] model`, or `llm_model` when it is resolved already), with its entry for the
+    log."""
+    llm_model = llm_model or registry.resolve(config.llm.model, "llm")
     if progress:
         progress(f"loading the language model ({llm_model.name})…")
     return LocalLlm(llm_model.path, config.llm), _model_entry(llm_model)
