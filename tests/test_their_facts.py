@@ -31,6 +31,7 @@ def profile() -> UserProfile:
     ("Where do I live again?", ("Lisbon",)),
     ("Remind me, what city am I living in these days?", ("Lisbon",)),
     ("Good morning! Do you know who's talking?", ("Amara",)),
+    ("New city, same me. What do you call me?", ("Amara",)),
     ("Do you remember what I do for a living?", ("bakery",)),
     ("What instrument do I play?", ("cello", "community", "orchestra")),
     ("Do you like rainy days?", ()),  # not about them

@@ -93,6 +93,7 @@ def test_values_are_short_and_without_trailing_punctuation() -> None:
     ("I run my own design studio.", [("work", "run a design studio")]),
     ("I teach chemistry at a secondary school.", [("work", "teach chemistry at a secondary school")]),
     ("I teach English at my daughter's school.", [("work", "teach English")]),
+    ("Hello there. The name's Ingrid.", [("name", "Ingrid")]),
     ("I play the violin in a string quartet.", [("likes", "playing the violin in a string quartet")]),
     ("I play badminton most weekends.", [("likes", "playing badminton")]),
     ("I still play chess online, mostly at night.", [("likes", "playing chess")]),

@@ -45,6 +45,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "at your service",
         "if you (have|need) any( other| more| further)? (questions|assistance)",
         "hope (this|that) helps",
+        "(found|find) (me|my assistance|my help|my answer) (helpful|useful)",
+        "my assistance",
     ),
     "ai_self": (
         "as an (ai|assistant|artificial intelligence)",
@@ -68,9 +70,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "my (purpose|job|role|function) is to (help|assist)",
     ),
     "refusal": (
-        f"{_I_AM} sorry(,|) but i",
+        f"{_I_AM}( really| so| very| truly)? sorry(,|) but i",
         "(can't|cannot|can not|unable to|not able to) assist",
-        "(can't|cannot|unable to) help( you)? with (that|this)",
+        "(can't|cannot|unable to) help( you)? with (that|this|your request|that request|your question)",
         "(can't|cannot|unable to) (fulfill|comply with)",
         f"{_I_AM} (not able|unable) to (help|provide|do that)",
         "against my (guidelines|programming|policy|policies)",

@@ -432,8 +432,8 @@ def _rule(kind: str, pattern: str, value: _Finder, *, lead_only: bool = False) -
 
 
 _RULES = (
-    _rule("name", rf"\b(?i:my\s+name\s+is|my\s+name's|i'm\s+called|i\s+am\s+called)\s+(?i:actually\s+|really\s+)?"
-                  rf"{_NAME_WORD}", _explicit_name),
+    _rule("name", rf"\b(?i:my\s+name\s+is|(?:my|the)\s+name's|i'm\s+called|i\s+am\s+called)\s+"
+                  rf"(?i:actually\s+|really\s+)?{_NAME_WORD}", _explicit_name),
     _rule("name", rf"\b(?i:call\s+me)\s+{_NAME_WORD}", _capitalised_name),
     _rule("name", rf"(?:{_I_AM}|\b(?i:this\s+is)\s+){_NAME_WORD}", _introduced_name, lead_only=True),
     _rule("name", rf"(?:\b(?i:it's|it\s+is)\s+)?\b{_NAME_WORD}\s+(?i:here)$", _name_here, lead_only=True),

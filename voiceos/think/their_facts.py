@@ -25,8 +25,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 # What a question about themselves asks for, by the kind of fact that answers it.
 _ASKS_FOR = {
-    "name": re.compile(r"\b(my name|who am i|who i am|what am i called|what i'm called|"
-                       r"who('s| is) (this|talking|speaking|here))\b"),
+    "name": re.compile(r"\b(my name|who am i|who i am|what am i called|what i'm called|who('s| is) (this|talking|"
+                       r"speaking|here)|what (do|did|should) you call me)\b"),
     "work": re.compile(r"\b(my (job|work|profession|career)|for (work|a living)|what (do|did) i (do|say i do)|"
                        r"where do i work|what i do)\b"),
     "home": re.compile(r"\b(where (do|did) i (live|move|moved|come from|say i live)|where am i (from|living|based)|"
