@@ -53,10 +53,12 @@ def test_a_reply_says_it_in_a_whole_word_of_any_case() -> None:
     ("Oh, my brother Omar says hi.", "oh my brother omar"),
     ("You're on a narrowboat, I remember.", ""),
     ("I'm not a narrowboat person.", ""),
+    ("I'm on a narowboat too.", "i'm on a narowboat"),  # misspelt
+    ("I'm on a rowboat.", ""),  # another word
     ("A narrowboat sounds cosy.", ""),
 ])
 def test_a_fact_of_theirs_said_in_the_first_person_is_claimed(reply: str, said: str) -> None:
-    assert claimed(reply, "narrowboat" if "narrowboat" in reply else "Omar") == said
+    assert claimed(reply, "narrowboat" if "boat" in reply else "Omar") == said
 
 
 def test_the_note_ends_with_what_they_ask_her_to_remember() -> None:

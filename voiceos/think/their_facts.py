@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from voiceos.think.character import normalise
 from voiceos.think.fact_finding import PEOPLE, PETS
 from voiceos.think.user_profile import Fact, UserProfile
 
+MISSPELT_MIN_LETTERS = 6  # words this long count as the same when they are this similar (difflib's ratio)
+MISSPELT_SIMILARITY = 0.85
 CLAIM_WINDOW_WORDS = 3  # a user's fact is claimed when "i'm", "my"… come at most this many words before it
 _CLAIMS = ("i'm", "i am", "im", "i work", "i live", "i have", "i've", "i was", "my")
 _NOT_CLAIMS = ("you", "your", "you're", "you are", "youre", "yours", "not", "never")  # "I'm not a pilot" denies
@@ -117,6 +120,12 @@ def says_any(text: str, words: Iterable[str]) -> bool:
     return any(re.search(rf"(?<![\w']){re.escape(normalise(word))}(?![\w'])", low) for word in words)
 
 
+def _same_word(said: str, told: str) -> bool:
+    """The same word, or a long one misspelt ("gardner" for "gardener"): a small model's spelling slips."""
+    return said == told or (min(len(said), len(told)) >= MISSPELT_MIN_LETTERS
+                            and SequenceMatcher(None, said, told).ratio() >= MISSPELT_SIMILARITY)
+
+
 def claimed(text: str, fact: str) -> str:
     """The words in which `text` says `fact` (the user's) of herself ("i'm a nurse", "my brother omar"): a
     first-person word at most `CLAIM_WINDOW_WORDS` before it, and no "you" or "not" there, or "as a nurse, I…".
@@ -127,7 +136,7 @@ def claimed(text: str, fact: str) -> str:
     for sentence in _SENTENCE.split(normalise(text)):
         words = _WORD.findall(sentence)
         for i in range(len(words) - len(fact_words) + 1):
-            if words[i : i + len(fact_words)] != fact_words:
+            if not all(_same_word(a, b) for a, b in zip(words[i : i + len(fact_words)], fact_words)):
                 continue
             before = " " + " ".join(words[max(0, i - CLAIM_WINDOW_WORDS) : i]) + " "
             if any(f" {c} " in before for c in _CLAIMS) and not any(f" {n} " in before for n in _NOT_CLAIMS):
