@@ -116,8 +116,7 @@ class Conversation:
         priya", "i work as a nurse"): a small model asked "what is my name?" answers "My name is Priya", and
         told "call me Priya" answers "I'm Priya". What they love she may love too. Nor the words of the note
         about them (`note`), which a small model reads out."""
-        profile = copy.deepcopy(self.profile)
-        profile.learn(user_text)
+        profile = self._known_with(user_text)
         # Names keep their capitals: the guard reads the phrases in any case, but the last attempt's sampling
         # step bars them token by token, and "Kenji" is not written with the tokens of "kenji".
         others = [m.group(1) for fact in profile.facts if (m := _NAMED.search(fact.value))]  # Omar, Rex
@@ -138,12 +137,16 @@ class Conversation:
         home = [f"{lead} {f.value}" for f in profile.of_kind("home") for lead in ("i'm", "i am", "i live")]
         return tuple(dict.fromkeys(p for p in (*told, *mine, *work, *home, *NOTE_WORDS) if len(p.split()) >= 2))
 
+    def _known_with(self, user_text: str) -> UserProfile:
+        """The profile with what `user_text` (the turn she answers) tells, not kept: a copy."""
+        profile = copy.deepcopy(self.profile)
+        profile.learn(user_text)
+        return profile
+
     def not_hers(self, user_text: str = "") -> tuple[str, ...]:
         """The words of the user's facts (known, or told in `user_text`) that she may not say of herself
         (`their_facts.claimed`): "firefighter", "narrowboat", "Omar"."""
-        profile = copy.deepcopy(self.profile)
-        profile.learn(user_text)
-        facts = [f for f in profile.facts if f.kind in NOT_HERS_KINDS]
+        facts = [f for f in self._known_with(user_text).facts if f.kind in NOT_HERS_KINDS]
         return tuple(dict.fromkeys(word for fact in facts for word in telling_words(fact)))
 
     def asked_to_remember(self, user_text: str) -> Remembering:
@@ -159,12 +162,10 @@ class Conversation:
         told = self.profile.in_their_words()
         if not told:
             return ""
-        notes = "; ".join(_about_them(sentence) for sentence in told.rstrip(".").split(". "))
+        notes = _reworded(told, _ABOUT_THEM)
         asked = asked_about(self.profile, user_text)
         if asked:  # what she should say, in the words she should say it: read out, it is still right
-            answer = "; ".join(_to_them(sentence) for sentence in UserProfile(asked).in_their_words()
-                               .rstrip(".").split(". "))
-            return f"{NOTE_OPENING} {notes}. {NOTE_ASKED} {answer}."
+            return f"{NOTE_OPENING} {notes}. {NOTE_ASKED} {_reworded(UserProfile(asked).in_their_words(), _TO_THEM)}."
         return f"{NOTE_OPENING} {notes}."
 
     def prefix(self) -> str:
@@ -172,18 +173,15 @@ class Conversation:
         return self.prompt("", final=False)
 
 
-def _to_them(sentence: str) -> str:
-    """One of the user's facts in their words ("My name is Priya") as said to them ("your name is Priya")."""
-    for mine, theirs in (("My ", "your "), ("I am ", "you are "), ("I ", "you ")):
-        if sentence.startswith(mine):
-            return theirs + sentence[len(mine) :]
-    return sentence
+_ABOUT_THEM = (("My ", "their "), ("I am ", "they are "), ("I ", "they "))  # "their name is Priya"
+_TO_THEM = (("My ", "your "), ("I am ", "you are "), ("I ", "you "))  # "your name is Priya"
 
 
-def _about_them(sentence: str) -> str:
-    """One of the user's facts in their words ("My name is Priya", "I am from Kenya") as a note about them
-    ("their name is Priya", "they are from Kenya")."""
-    for mine, theirs in (("My ", "their "), ("I am ", "they are "), ("I ", "they ")):
-        if sentence.startswith(mine):
-            return theirs + sentence[len(mine) :]
-    return sentence
+def _reworded(told: str, swaps: tuple[tuple[str, str], ...]) -> str:
+    """The user's facts in their words ("My name is Priya. I am from Kenya.") said of them by `swaps`, one
+    clause each: "their name is Priya; they are from Kenya"."""
+    clauses = []
+    for sentence in told.rstrip(".").split(". "):
+        mine, theirs = next(((m, t) for m, t in swaps if sentence.startswith(m)), ("", ""))
+        clauses.append(theirs + sentence[len(mine) :])
+    return "; ".join(clauses)
