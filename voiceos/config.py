@@ -153,7 +153,8 @@ class EndpointConfig:
 class SttConfig:
     model: str | None = None  # registry name or CTranslate2 folder; None = registry default
     compute_type: str = one_of("int8", COMPUTE_TYPES)
-    threads: int = allowed(default_threads, THREADS)
+    threads: int = allowed(default_threads, THREADS)  # a pass over the full 30 s window (plain cascade, offline)
+    live_threads: int = allowed(1, THREADS)  # a live pass on a short window: tiny.en decodes faster on one
     beam_size: int = between(1, 1, 16)
     language: str = one_of("en", WHISPER_LANGUAGES, what='a Whisper language code such as "en" or "de"')
     short_window: bool = True  # encode only as many 10 ms frames as the audio needs (+ margin)

@@ -29,7 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-dir", type=Path, help="where session logs go (default: the user data folder)")
     p.add_argument("--config", type=Path,
                    help="a TOML config file (sections: audio, vad, endpoint, stt, llm, tts, session)")
-    p.add_argument("--threads", type=int, help=f"CPU threads for STT and LLM (1 to {cpu_cores()}, the cores)")
+    p.add_argument("--threads", type=int, help=f"CPU threads for STT and LLM (1 to {cpu_cores()}, the cores); "
+                                                "a live Whisper pass keeps to [stt] live_threads (1)")
     p.add_argument("--recalibrate", action="store_true", help="measure this machine's LLM rates again")
     p.add_argument("--naive", action="store_true", help="no thinking in the pauses: the plain cascade")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from voiceos import registry
+from voiceos.config import LlmConfig, SttConfig
 from voiceos.errors import DeviceError, VoiceosError
 from voiceos.offline import OFFLINE_ENV, looks_like_hub_id
 
@@ -104,6 +105,12 @@ def _offline(specs: list[str | None]) -> str:
     return "HF_HUB_OFFLINE=1 and friends set; every model is a local file"
 
 
+def _threads() -> str:
+    stt, llm = SttConfig(), LlmConfig()
+    return (f"{os.cpu_count()} logical cores; by default the LLM uses {llm.threads}, Whisper {stt.live_threads} "
+            f"while you talk and {stt.threads} on a full 30 s window")
+
+
 def _resolves(spec: str, role: str) -> Callable[[], str]:
     return lambda: str(registry.resolve(spec, role).path)
 
@@ -115,7 +122,7 @@ def run_doctor(llm: str | None = None, stt: str | None = None) -> int:
         _check("input device", _device("input")),
         _check("output device", _device("output")),
         _check("espeak-ng via pyttsx3", _espeak),
-        _check("cpu threads", lambda: f"{os.cpu_count()} logical cores; voiceos uses {min(4, os.cpu_count() or 1)}"),
+        _check("cpu threads", _threads),
         _check("offline", lambda: _offline([llm, stt])),
     ]
     try:

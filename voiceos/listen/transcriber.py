@@ -5,6 +5,11 @@ falls roughly with the window (465 ms for 3000 frames → 85 ms for 1000 on 2 co
 trims the padded features to `window_frames` before encoding. `min_window_s` keeps a margin against the
 repetition seen below ~3 s windows; `bench` reports word error rate for both so the trade is visible.
 
+Two copies of the model share the passes by window. A short window is decoded on `[stt] live_threads` (one):
+a decoding step of tiny.en is too small to share between two cores, and alone it decodes about a fifth faster
+(the 5 s demo question: 150–175 ms against 180–230 ms). The full 30 s window (the plain cascade, the offline
+pass) is mostly encoder, which a second thread does speed up: it runs on `[stt] threads`.
+
 A live pass is given `LIVE_PAD_S` of silence after the audio. faster-whisper pads the *features* of a short
 clip with zeros, which are not what silence looks like to Whisper, and a turn is cut 32 ms after the voice
 ends: Whisper was trained on speech followed by silence. `voiceos bench` (and `--turn-taking`) prints the
@@ -72,18 +77,33 @@ class Transcriber:
         self.config = config
         self.model_dir = model_dir
         self._lock = threading.Lock()
+        self._live = self._load(config.live_threads)  # short windows
+        self._full = self._live if config.threads == config.live_threads else self._load(config.threads)
+
+    def _load(self, threads: int) -> Any:
         try:
             cls = _short_window_model_class()
-            self._model = cls(
-                str(model_dir),
+            return cls(
+                str(self.model_dir),
                 device="cpu",
-                compute_type=config.compute_type,
-                cpu_threads=config.threads,
+                compute_type=self.config.compute_type,
+                cpu_threads=threads,
                 num_workers=1,
                 local_files_only=True,
             )
         except Exception as exc:
-            raise ModelError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
+            raise ModelError(f"cannot load the Whisper model in {self.model_dir}: {exc}") from exc
+
+    def _model_for(self, window_frames: int) -> Any:
+        return self._full if window_frames >= FULL_WINDOW_FRAMES else self._live
+
+    def warm_up(self) -> None:
+        """One short pass through each copy of the model: CTranslate2's first pass is slow."""
+        silence = np.zeros(SAMPLE_RATE, np.float32)
+        with self._lock:
+            for model in {id(self._live): self._live, id(self._full): self._full}.values():
+                self._pass(model, self._live_audio(silence), self.window_for(1.0), word_timestamps=True,
+                           prompt=None, cancelled=None, audio_s=1.0)
 
     def window_for(self, audio_s: float) -> int:
         if not self.config.short_window:
@@ -110,11 +130,12 @@ class Transcriber:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import merge_punctuations
 
-        model = self._model
+        window = self.window_for(len(samples) / SAMPLE_RATE)
+        model = self._model_for(window)
         audio = self._live_audio(samples)
         features = model.feature_extractor(audio)
         num_frames = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
-        model.window_frames = self.window_for(len(samples) / SAMPLE_RATE)
+        model.window_frames = window
         model.cancelled = None
         encoded = model.encode(pad_or_trim(features[:, :FULL_WINDOW_FRAMES]))
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
@@ -134,13 +155,19 @@ class Transcriber:
 
     def _transcribe(self, samples: np.ndarray, word_timestamps: bool, full_window: bool, prompt: str | None,
                     cancelled: Callable[[], bool] | None) -> Transcript:
-        started = time.perf_counter()
-        audio_s = len(samples) / SAMPLE_RATE
-        window = FULL_WINDOW_FRAMES if full_window else self.window_for(audio_s)
-        self._model.window_frames = window
-        self._model.cancelled = cancelled
+        window = FULL_WINDOW_FRAMES if full_window else self.window_for(len(samples) / SAMPLE_RATE)
         heard = samples.astype(np.float32, copy=False) if full_window else self._live_audio(samples)
-        segments, _info = self._model.transcribe(
+        return self._pass(self._model_for(window), heard, window, word_timestamps=word_timestamps, prompt=prompt,
+                          cancelled=cancelled, audio_s=len(samples) / SAMPLE_RATE)
+
+    def _pass(self, model: Any, heard: np.ndarray, window: int, *, word_timestamps: bool, prompt: str | None,
+              cancelled: Callable[[], bool] | None, audio_s: float | None = None) -> Transcript:
+        """`heard` (padded or not) through `model` on `window` frames; `audio_s`: the audio before padding."""
+        started = time.perf_counter()
+        audio_s = len(heard) / SAMPLE_RATE if audio_s is None else audio_s
+        model.window_frames = window
+        model.cancelled = cancelled
+        segments, _info = model.transcribe(
             heard,
             max_new_tokens=int(math.ceil(audio_s * MAX_TOKENS_PER_S)) + 8,
             language=self.config.language,

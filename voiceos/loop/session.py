@@ -18,11 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from voiceos import __version__, registry
 from voiceos.audio.interfaces import AudioSource, Playback
-from voiceos.config import SAMPLE_RATE, Config
+from voiceos.config import Config
 from voiceos.errors import LlmServerError
 from voiceos.interrupts import interrupts_deferred, raise_if_interrupted
 from voiceos.listen.smart_turn import SmartTurn, TurnCompletion
@@ -87,7 +85,7 @@ def load_engines(config: Config, progress: Callable[[str], None] | None = None,
     if progress:
         progress(f"loading speech recognition ({stt_model.name})…")
     transcriber = Transcriber(stt_model.path, config.stt)
-    transcriber.transcribe(np.zeros(SAMPLE_RATE, np.float32), word_timestamps=True)  # warm-up
+    transcriber.warm_up()
     raise_if_interrupted()
     llm, llm_entry = served or load_local_llm(config, progress, llm_model)
     raise_if_interrupted()  # llama.cpp's log callback swallows a Ctrl-C pressed while it loads
