@@ -212,6 +212,10 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
 
+    def threads(self) -> dict[str, int]:
+        """The CPU threads of each engine, for logs and benchmark files."""
+        return {"stt": self.stt.threads, "stt_live": self.stt.live_threads, "llm": self.llm.threads}
+
 
 # (section, key, other key, strictly): the key must stay below (strictly) or at most the other key
 ORDER = (

@@ -177,7 +177,7 @@ class Session:
         rates = engines.rates
         self.log.write(
             "session_start", kind=kind, versions=versions(), models=engines.models, machine=machine(),
-            threads={"stt": config.stt.threads, "llm": config.llm.threads},
+            threads=config.threads(),
             rates=(asdict(rates) | {"samantha_ratio": round(samantha_ratio(rates), 1),
                                     "measured_now": engines.rates_measured_now}) if rates else None,
             config={"speculate": config.session.speculate, "endpoint": asdict(config.endpoint),

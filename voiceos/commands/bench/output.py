@@ -85,7 +85,7 @@ def bench_document(options: BenchOptions, config: Config, engines: Engines, item
                     "play": options.play, "output": "speaker" if options.play else "virtual real-time sink"},
         "corpus": [{"name": i.name, "path": str(i.path), "seconds": round(i.seconds, 3), "reference": i.reference}
                    for i in items],
-        "machine": machine() | {"threads": {"stt": config.stt.threads, "llm": config.llm.threads}},
+        "machine": machine() | {"threads": config.threads()},
         "versions": library_versions(),
         "models": engines.models,
         "rates": dataclasses.asdict(engines.rates) if engines.rates else None,
