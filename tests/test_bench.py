@@ -159,3 +159,30 @@ def test_compare_flags_only_changes_beyond_noise() -> None:
                          "decode_tps": agg(15.0, 16.0)}}
     verdicts = {d.key: d.regression for d in compare(old, new)}
     assert verdicts == {"voice_to_voice_ms": False, "stt_ms": True, "decode_tps": True}
+
+
+def test_a_reply_begun_in_the_pause_is_a_cut_off_even_when_the_rest_went_unheard() -> None:
+    """She answered after "…more about" and what the user said next, over her, was not taken as theirs: one
+    turn was logged, yet the user was cut off. Judged from the file's own loudness, not from what was heard."""
+    import numpy as np
+
+    from voiceos.commands.bench.turn_taking import answered_before_end, voice_end_s
+    from voiceos.config import SAMPLE_RATE
+    from voiceos.loop.record import Trace, TurnRecord, UserSpeech
+
+    rng = np.random.default_rng(3)
+    voice = 0.3 * rng.standard_normal(SAMPLE_RATE).astype(np.float32)
+    quiet = 0.0005 * rng.standard_normal(SAMPLE_RATE // 2).astype(np.float32)
+    samples = np.concatenate([quiet, voice, quiet, voice, quiet])  # voice 0.5–1.5 s and 2.0–3.0 s
+    assert voice_end_s(samples) == pytest.approx(3.0, abs=0.02)
+
+    started = 100.0  # the session time of the file's first sample
+    in_the_pause = TurnRecord(user=UserSpeech("tell me more about", speech_end=started + 1.5),
+                              trace_ms=Trace(first_sample_out=400.0))  # she spoke at 101.9 s
+    after_the_end = TurnRecord(user=UserSpeech("tell me more about it", speech_end=started + 3.0),
+                               trace_ms=Trace(first_sample_out=350.0))
+    never_spoke = TurnRecord(user=UserSpeech("tell me more about", speech_end=started + 1.5))
+    end = started + voice_end_s(samples)
+    assert answered_before_end([in_the_pause], end)
+    assert not answered_before_end([after_the_end], end)
+    assert not answered_before_end([never_spoke], end)

@@ -4,7 +4,9 @@ scripts/make_turn_taking_corpus.py.
 Each utterance is one user turn fed in real time through `Session.converse` (streaming mode) in a
 conversation of its own. A **false cut-off** is a turn ended before the user's last word: the loop wrote more
 than one turn for the utterance, or it decided the turn was over and had to reopen or merge it when the user
-went on (whether or not she was already audible: both are counted, and the audible ones shown apart). The
+went on (whether or not she was already audible: both are counted, and the audible ones shown apart), or her
+reply began before the utterance's voice ended (`answered_before_end`: she answered in the pause and what the
+user said over her was not taken as theirs). The
 **latency at true ends** is the end-of-turn delay and voice-to-voice time of the turn that ends after the
 last word. The live transcript is scored against the reference, beside a full-window pass of the same
 Whisper over the same audio (`wer_offline`).
@@ -28,6 +30,8 @@ from voiceos.commands.console import results_console, session_closed, status
 from voiceos.config import Config, Mode
 from voiceos.errors import AudioInputError
 from voiceos.listen.transcript import SpeechRecognizer, word_error_rate
+from voiceos.listen.word_timing import HOP_S, frame_energy_db, silence_mask
+from voiceos.loop.record import TurnRecord
 from voiceos.loop.session import Session, load_engines
 from voiceos.loop.voice_loop import LoopOptions
 from voiceos.measure.stats import fmt, percentile
@@ -35,6 +39,10 @@ from voiceos.measure.stats import fmt, percentile
 MANIFEST = "turn_taking.tsv"
 FIELDS = ("file", "kind", "split", "pause_s", "pause_at_s", "text")
 BUDGET_PAUSE_S = 1.0  # the pauses a listener must wait out: false cut-offs at these are what counts
+# her first sound this long before the file's last voiced block counts as answering before the end: Whisper's
+# word ends and the loudness blocks disagree by a few tens of ms, and a reply never starts sooner than the
+# shortest end-of-turn silence after a word
+EARLY_MARGIN_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -80,12 +88,29 @@ class TurnTakingResult:
     reopened: int  # turns taken back before she was heard
     merged: int  # turns taken back after her first words (she was talked over)
     cut_off: bool
+    answered_early: bool  # her reply began before the utterance's voice ended
     heard: str
     reply: str
     endpoint_ms: float | None
     voice_to_voice_ms: float | None
     wer: float
     wer_offline: float
+
+
+def voice_end_s(samples: np.ndarray) -> float:
+    """Where the voice in `samples` ends, in seconds: the end of its last block above the silence threshold."""
+    voiced = np.flatnonzero(~silence_mask(frame_energy_db(samples)))
+    return float((voiced[-1] + 1) * HOP_S) if voiced.size else 0.0
+
+
+def answered_before_end(records: Sequence[TurnRecord], voice_end_t: float) -> bool:
+    """Her first sound in any of these turns came before `voice_end_t` (session clock): she answered while
+    the user was still to say more."""
+    for record in records:
+        out_ms = record.trace_ms.first_sample_out
+        if out_ms is not None and record.user.speech_end + out_ms / 1000.0 < voice_end_t - EARLY_MARGIN_S:
+            return True
+    return False
 
 
 def judge(item: TurnTakingItem, samples: np.ndarray, session: Session, stt: SpeechRecognizer) -> TurnTakingResult:
@@ -97,11 +122,13 @@ def judge(item: TurnTakingItem, samples: np.ndarray, session: Session, stt: Spee
         speaker.close()
     records = result.records
     last = records[-1] if records else None
+    early = bool(source.turn_started_at) and answered_before_end(records, source.turn_started_at[0]
+                                                                 + voice_end_s(samples))
     heard = " ".join(r.user.text for r in records)
     offline = stt.transcribe(samples, word_timestamps=False, full_window=True).text
     return TurnTakingResult(
         item.file, item.kind, item.split, item.pause_s, len(records), result.reopened, result.merged,
-        cut_off=len(records) > 1 or result.reopened > 0 or result.merged > 0,
+        cut_off=len(records) > 1 or result.reopened > 0 or result.merged > 0 or early, answered_early=early,
         heard=heard, reply=last.reply.text if last else "",
         endpoint_ms=last.timings_ms.endpoint if last else None,
         voice_to_voice_ms=last.timings_ms.voice_to_voice if last else None,
@@ -129,7 +156,7 @@ def cut_off_rows(results: Sequence[TurnTakingResult]) -> list[CutOffRow]:
             mine = [r for r in cuts if r.pause_s == pause and split in ("all", r.split)]
             if mine:
                 rows.append(CutOffRow(pause, split, len(mine), sum(r.cut_off for r in mine),
-                                      sum(r.merged > 0 or r.turns > 1 for r in mine)))
+                                      sum(r.merged > 0 or r.turns > 1 or r.answered_early for r in mine)))
     return rows
 
 
