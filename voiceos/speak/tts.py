@@ -76,7 +76,8 @@ class SpeechSynthesizer:
             self._engine.setProperty("voice", config.voice)
         self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
         self._path = Path(self._dir.name) / "clause.wav"  # our own names: no generated text in paths
-        self.espeak_runs = 0  # clauses espeak was asked to speak (a cached one is not)
+        self.espeak_runs = 0  # clauses espeak was asked to speak (a cached one is not; a retry is the same clause)
+        self._files = 0  # files espeak was asked to write, retries included
         if not isinstance(sys.stdout, _QuietThreadStdout):
             sys.stdout = _QuietThreadStdout(sys.stdout)
         self.last_ms = 0.0
@@ -92,6 +93,7 @@ class SpeechSynthesizer:
         samples = self._short_clauses.get(text) if short else None
         if samples is None:
             samples = np.zeros(0, np.float32)
+            self.espeak_runs += 1
             for _attempt in range(3):  # pyttsx3's espeak driver rarely hands back an empty file: try again
                 samples = self._synthesize_once(text)
                 if samples.size or not any(ch.isalnum() for ch in text):
@@ -106,8 +108,8 @@ class SpeechSynthesizer:
     def _synthesize_once(self, text: str) -> np.ndarray:
         # A fresh file name per clause: espeak's driver writes the file from its end-of-message callback,
         # which can land after runAndWait() returns; a late file must never pass for the next clause.
-        self.espeak_runs += 1
-        path = self._path.with_name(f"clause-{self.espeak_runs}.wav")
+        self._files += 1
+        path = self._path.with_name(f"clause-{self._files}.wav")
         self._engine.save_to_file(text, str(path))
         self._engine.runAndWait()
         deadline = time.perf_counter() + 0.5
