@@ -5,11 +5,10 @@ Each utterance is one user turn fed in real time through `Session.converse` (str
 conversation of its own. A **false cut-off** is a turn ended before the user's last word: the loop wrote more
 than one turn for the utterance, or it decided the turn was over and had to reopen or merge it when the user
 went on (whether or not she was already audible: both are counted, and the audible ones shown apart), or her
-reply began before the utterance's voice ended (`answered_before_end`: she answered in the pause and what the
-user said over her was not taken as theirs). The
-**latency at true ends** is the end-of-turn delay and voice-to-voice time of the turn that ends after the
-last word. The live transcript is scored against the reference, beside a full-window pass of the same
-Whisper over the same audio (`wer_offline`).
+reply began before the utterance's voice ended (`answered_before_end`: she answered in the pause, and what
+the user said over her was not taken as theirs). The **latency at true ends** is the end-of-turn delay and
+voice-to-voice time of the turn that ends after the last word. The live transcript is scored against the
+reference, beside a full-window pass of the same Whisper over the same audio (`wer_offline`).
 """
 
 from __future__ import annotations
