@@ -265,6 +265,21 @@ def test_silence_needed_ms() -> None:
     assert silence_needed_ms("Sunday is the best.", None, CFG) == complete  # no model: trust the punctuation
 
 
+def test_a_question_that_stops_on_a_dangling_word_waits_out_a_hesitation() -> None:
+    complete = CFG.complete_silence_ms
+    # Whisper's "?" on a phrase cut after a preposition, in a voice that sounds done (Smart Turn 0.97): the LLM's
+    # near-zero P(end) holds it (values from scripts/check_dangling_questions.py and the turn-taking corpus)
+    assert silence_needed_ms("Could you tell me more about?", 0.0002, CFG, 0.97) == HESITATION_MS
+    assert silence_needed_ms("Did you get a chance to look at?", 0.0002, CFG, 0.96) == HESITATION_MS
+    # whole questions that end on such a word, or on "not", "what", "mean", are answered at once
+    assert silence_needed_ms("What are you up to?", 0.58, CFG, 0.87) == complete
+    assert silence_needed_ms("Who are you waiting for?", 0.75, CFG, 0.96) == complete
+    assert silence_needed_ms("Why not?", 0.0022, CFG, 0.92) == complete
+    assert silence_needed_ms("So what?", 0.0043, CFG, 0.57) == complete
+    assert silence_needed_ms("What do you mean?", 0.0116, CFG, 0.96) == complete
+    assert silence_needed_ms("Could you tell me more about?", None, CFG) == complete  # no LLM: the mark decides
+
+
 def test_the_voice_vetoes_a_quick_end_only_where_it_clearly_sounds_unfinished() -> None:
     complete, incomplete = CFG.complete_silence_ms, CFG.incomplete_silence_ms
     # P(complete) values as Smart Turn gave them on the turn-taking corpus's tune half

@@ -26,6 +26,22 @@ def test_end_probability_read_on_the_way_matches_asking_separately(engines) -> N
         assert together.read == len(llm.tokenize(prompt)), "a reset cache reads the whole prompt"
 
 
+def test_the_llm_tells_a_question_cut_after_a_preposition_from_a_whole_one(engines) -> None:  # type: ignore[no-untyped-def]
+    from voiceos.listen.turn_end_rules import DANGLING_QUESTION_END_P
+
+    llm = engines.llm
+
+    def end_p(text: str) -> float:
+        _prompt, words = prompts(engines, text)
+        llm.reset()
+        return llm.prefill(words, probe=words).end_probability
+
+    for cut in ("Could you tell me more about", "Did you get a chance to look at"):
+        assert end_p(cut) < DANGLING_QUESTION_END_P, cut
+    for whole in ("What are you up to", "Who are you waiting for", "Which house do you live in"):
+        assert end_p(whole) > DANGLING_QUESTION_END_P * 10, whole
+
+
 def test_words_read_while_the_user_talks_are_not_read_again(engines) -> None:  # type: ignore[no-untyped-def]
     from voiceos.llm.model import GenerationStats
 

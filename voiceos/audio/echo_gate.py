@@ -2,8 +2,10 @@
 
 While Samantha's voice may come back into the microphone (during playback and `echo_tail_ms` after), the
 last 256 ms of microphone audio is cross-correlated with what was played over 0–0.7 s of delay. When they
-match (normalised correlation ≥ `match`: the microphone is mostly her), the delay and the speaker→microphone
-coupling are learned. Each frame then:
+match (normalised correlation ≥ `match`: the microphone is mostly her) at the same delay in two searches in a
+row, the delay and the speaker→microphone coupling are learned. The second search is what tells her echo from
+a voice like hers: espeak-ng's user and espeak-ng's Samantha correlate at 0.67 somewhere in 0.7 s, but at
+another delay each time, while an echo path keeps its delay. Each frame then:
 1. has the aligned, scaled reference subtracted (a digital loopback cancels almost exactly);
 2. counts as the user only if it is clearly louder (`margin_db`) than the echo expected from the coupling
    and the loudest output level around the learned delay, and
@@ -20,6 +22,8 @@ import numpy as np
 
 from voiceos.audio.interfaces import Playback
 from voiceos.config import FRAME_SAMPLES, SAMPLE_RATE, SessionConfig
+
+LAG_AGREE_S = 0.002  # two searches in a row must find the echo this close to the same delay
 
 
 class EchoGate:
@@ -39,6 +43,7 @@ class EchoGate:
         self.correlation = 0.0  # best normalised correlation seen (0..1)
         self.cancelled_frames = 0  # frames in which a matching echo was subtracted
         self.gated_frames = 0  # frames judged to be only her echo
+        self._candidate_lag_s: float | None = None  # the last search's match, learned when the next one agrees
 
     def active(self, t: float) -> bool:
         """Is her voice possibly in the microphone at session time t?"""
@@ -98,9 +103,14 @@ class EchoGate:
         ncc = corr / np.sqrt(np.maximum(seg_energy, 1e-12) * mic_energy)
         k = int(np.argmax(ncc))
         if ncc[k] < self.match or seg_energy[k] <= 1e-9:
+            self._candidate_lag_s = None
             return
-        self.correlation = max(self.correlation, float(ncc[k]))
         # the microphone window starts at t_end - n/rate; the matching reference starts at t0 + k/rate
-        self.lag_s = (t_end - n / SAMPLE_RATE) - (t0 + k / SAMPLE_RATE)
+        lag_s = (t_end - n / SAMPLE_RATE) - (t0 + k / SAMPLE_RATE)
+        candidate, self._candidate_lag_s = self._candidate_lag_s, lag_s
+        if candidate is None or abs(candidate - lag_s) > LAG_AGREE_S:
+            return  # an echo path keeps its delay; a voice like hers matches once, somewhere else each time
+        self.correlation = max(self.correlation, float(ncc[k]))
+        self.lag_s = lag_s
         coupling = float(np.sqrt(mic_energy / seg_energy[k]))
         self.coupling = coupling if self.coupling == 0.0 else 0.7 * self.coupling + 0.3 * coupling

@@ -18,6 +18,12 @@ _TRAILING_OPEN = {
     "it's", "i'm", "what", "how", "not", "very", "really", "from", "by", "as", "into", "think", "mean",
 }
 
+# Words that need a complement: a phrase that stops on one is unfinished even when Whisper hears a question
+# ("Could you tell me more about?"). Not "not", "what" or "mean": "Why not?", "So what?", "What do you mean?".
+_DANGLING = {
+    "and", "but", "or", "because", "if", "that", "the", "a", "an", "to", "of", "in", "on", "at", "for", "with",
+    "about", "my", "your", "our", "their", "his", "from", "by", "as", "into", "than",
+}
 
 _OPENERS = {"and", "so", "but", "or", "well", "because", "then", "also", "now"}
 PREAMBLE_MAX_WORDS = 6  # "And so, my fellow Americans": a turn this short that opens with a connective
@@ -30,6 +36,11 @@ UNSURE_END_P = 0.03  # between this and LIKELY_END_P: a sixth of the way towards
 HESITATION_MS = 1100  # a vetoed end waits out a hesitation of up to a second
 QUESTION_VOICE_P = 0.5  # "…what happens?" (Whisper's "?" on a pause mid-sentence) in a voice below this...
 QUESTION_SURE_END_P = 0.5  # ...unless the LLM is this sure the question is the whole turn
+# "Could you tell me more about?": Whisper writes a question mark after a phrase that stops on a preposition
+# in a rising voice. The LLM tells it from a whole question ending the same way ("What are you up to?"): on
+# espeak-ng questions made for this (scripts/check_dangling_questions.py), P(end) 0.0000–0.0021 where the cut
+# was heard as it was said, 0.05–0.98 on whole ones but "Do you want to come with?" (0.0002: it waits).
+DANGLING_QUESTION_END_P = 0.003
 STATEMENT_VOICE_P = 0.1  # "…can do for you as well." in a voice below this, and words the LLM...
 STATEMENT_END_P = 0.5  # ...is less sure than this end the turn
 
@@ -58,6 +69,14 @@ def _unpunctuated_but_whole(text: str) -> bool:
     if len(words) < 3 or re.search(r"[.,?!;:…]", text) or words[-1] in _TRAILING_OPEN:
         return False
     return not (words[0] in _OPENERS and len(words) <= PREAMBLE_MAX_WORDS)  # "and so my fellow": a preamble
+
+
+def _dangling_question(text: str, end_probability: float | None) -> bool:
+    """A question mark after a word that leaves the phrase open ("…tell me more about?"), where the LLM all
+    but rules out an end."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return (bool(words) and words[-1] in _DANGLING and end_probability is not None
+            and end_probability < DANGLING_QUESTION_END_P)
 
 
 def confident_end(end_probability: float | None, cfg: EndpointConfig) -> bool:
@@ -101,6 +120,8 @@ def _silence_from_words(text: str, end_probability: float | None, cfg: EndpointC
     confident = confident_end(end_probability, cfg)
     if not turn_sounds_complete(stripped) and not (confident and _unpunctuated_but_whole(stripped)):
         return cfg.incomplete_silence_ms
+    if stripped.endswith("?") and _dangling_question(stripped, end_probability):
+        return HESITATION_MS
     if stripped.endswith("?") or end_probability is None:
         return cfg.complete_silence_ms
     words = re.findall(r"[a-z']+", stripped.lower())
