@@ -40,7 +40,7 @@ class EchoGate:
         self._frames = 0
         self.lag_s: float | None = None  # learned echo delay (s)
         self.coupling = 0.0  # learned echo level relative to the output level
-        self.correlation = 0.0  # best normalised correlation seen (0..1)
+        self.correlation = 0.0  # best normalised correlation of an echo learned (0..1)
         self.cancelled_frames = 0  # frames in which a matching echo was subtracted
         self.gated_frames = 0  # frames judged to be only her echo
         self._candidate_lag_s: float | None = None  # the last search's match, learned when the next one agrees

@@ -130,7 +130,7 @@ class PlaybackRecord:
 @dataclass
 class EchoRecord:
     cancelled_frames: int = 0  # microphone frames her own voice was subtracted from
-    correlation: float = 0.0
+    correlation: float = 0.0  # best normalised correlation of her voice found in the microphone (0 when none)
 
 
 @dataclass
