@@ -29,6 +29,7 @@ from voiceos.listen.turn_end_rules import silence_needed_ms  # noqa: E402
 from voiceos.loop.session import load_engines  # noqa: E402
 from voiceos.speak.tts import SpeechSynthesizer, trim_silence  # noqa: E402
 from voiceos.think.conversation import Conversation  # noqa: E402
+from voiceos.think.prompt_fitting import PromptFitter  # noqa: E402
 
 CUT = {  # unfinished: the phrase goes on after the pause
     "tune": ("Would you like to hear about", "What do you think of", "Can you remind me to", "Have you ever been to",
@@ -72,9 +73,10 @@ def main() -> int:
                 audio = np.concatenate([np.zeros(int(BEFORE_S * SAMPLE_RATE), np.float32), voice,
                                         np.zeros(int(AFTER_S * SAMPLE_RATE), np.float32)])
                 heard = engines.transcriber.transcribe(audio, word_timestamps=False).text
-                conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens, 1100)
-                words = conversation.prompt(heard.rstrip(" .?!,"), final=False)
-                end_p = engines.llm.prefill(words, probe=words).end_probability
+                conversation = Conversation(engines.persona, engines.llm.fmt, engines.llm.count_tokens,
+                                            config.llm.history_budget_tokens)
+                _prompt, open_prompt = PromptFitter(engines.llm, conversation).reply_prompts(heard)
+                end_p = engines.llm.prefill(open_prompt, probe=open_prompt).end_probability
                 voice_p = engines.turn_model(audio) if engines.turn_model else None
                 ms = silence_needed_ms(heard, end_p, config.endpoint, voice_p)
                 quick += ms <= fast

@@ -4,8 +4,8 @@ While Samantha's voice may come back into the microphone (during playback and `e
 last 256 ms of microphone audio is cross-correlated with what was played over 0–0.7 s of delay. When they
 match (normalised correlation ≥ `match`: the microphone is mostly her) at the same delay in two searches in a
 row, the delay and the speaker→microphone coupling are learned. The second search is what tells her echo from
-a voice like hers: espeak-ng's user and espeak-ng's Samantha correlate at 0.67 somewhere in 0.7 s, but at
-another delay each time, while an echo path keeps its delay. Each frame then:
+a voice like hers: espeak-ng's user and espeak-ng's Samantha can match somewhere in 0.7 s (tests/test_echo_gate.py),
+but at another delay each time, while an echo path keeps its delay. Each frame then:
 1. has the aligned, scaled reference subtracted (a digital loopback cancels almost exactly);
 2. counts as the user only if it is clearly louder (`margin_db`) than the echo expected from the coupling
    and the loudest output level around the learned delay, and
