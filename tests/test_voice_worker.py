@@ -113,3 +113,19 @@ def test_a_short_clause_said_again_is_spoken_from_its_first_synthesis() -> None:
         assert synth.espeak_runs == runs + 1  # a longer clause is spoken anew each time
     finally:
         synth.close()
+
+
+def test_two_synthesizers_in_one_process_keep_their_own_speaking_rate() -> None:
+    from voiceos.speak.tts import SpeechSynthesizer
+
+    slow = SpeechSynthesizer(TtsConfig(rate_wpm=120), reuse_short_clauses=False)
+    fast = SpeechSynthesizer(TtsConfig(rate_wpm=300), reuse_short_clauses=False)  # pyttsx3: the same engine
+    try:
+        sentence = "I wonder if the stars look different from the ocean."
+        slow_s = len(slow.synthesize(sentence).samples)
+        fast_s = len(fast.synthesize(sentence).samples)
+        assert slow_s > 1.8 * fast_s, (slow_s, fast_s)  # 300/120 = 2.5 times as fast
+        assert abs(len(slow.synthesize(sentence).samples) - slow_s) < 0.05 * slow_s  # and slow again after fast
+    finally:
+        slow.close()
+        fast.close()

@@ -70,10 +70,7 @@ class SpeechSynthesizer:
             raise VoiceosError(
                 f"cannot start espeak-ng through pyttsx3 ({exc}); install espeak-ng and libespeak-ng1"
             ) from exc
-        self._engine.setProperty("rate", config.rate_wpm)
-        self._engine.setProperty("volume", config.volume)
-        if config.voice:
-            self._engine.setProperty("voice", config.voice)
+        self._config = config
         self._dir = tempfile.TemporaryDirectory(prefix="voiceos-tts-")
         self._path = Path(self._dir.name) / "clause.wav"  # our own names: no generated text in paths
         self.espeak_runs = 0  # clauses espeak was asked to speak (a cached one is not; a retry is the same clause)
@@ -110,6 +107,7 @@ class SpeechSynthesizer:
         # which can land after runAndWait() returns; a late file must never pass for the next clause.
         self._files += 1
         path = self._path.with_name(f"clause-{self._files}.wav")
+        self._set_voice()
         self._engine.save_to_file(text, str(path))
         self._engine.runAndWait()
         deadline = time.perf_counter() + 0.5
@@ -130,6 +128,15 @@ class SpeechSynthesizer:
         finally:
             path.unlink(missing_ok=True)
         return trim_silence(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))
+
+    def _set_voice(self) -> None:
+        """This synthesizer's rate, volume and voice, set before each clause: `pyttsx3.init` hands every
+        caller in a process the same engine, so another synthesizer (a test's user voice, a corpus's other
+        speaking rate) may have changed them since."""
+        self._engine.setProperty("rate", self._config.rate_wpm)
+        self._engine.setProperty("volume", self._config.volume)
+        if self._config.voice:
+            self._engine.setProperty("voice", self._config.voice)
 
     def close(self) -> None:
         self._dir.cleanup()
