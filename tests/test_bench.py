@@ -121,6 +121,9 @@ def test_turn_taking_bench_counts_cut_offs_and_times_true_ends(speech_dir: Path,
     summary = doc["summary"]
     assert summary["cut_items"] == 1 and summary["false_cut_offs"] == 0 and summary["false_cut_off_rate"] == 0.0
     assert summary["complete_wer_offline"] is not None and summary["voice_to_voice_p50_ms"] > 0
+    [tune] = summary["complete_wer_by_split"]  # one complete sentence, in the tune split
+    assert (tune["split"], tune["n"], tune["live"]) == ("tune", 1, by_file["complete.wav"]["wer"])
+    assert "tune (1): live WER" in run.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     broken = run_voiceos("bench", "--turn-taking", str(tmp_path))
     assert broken.returncode != 0 and "make_turn_taking_corpus" in broken.stderr and "Traceback" not in broken.stderr

@@ -160,6 +160,27 @@ def cut_off_rows(results: Sequence[TurnTakingResult]) -> list[CutOffRow]:
 
 
 @dataclass
+class WerRow:
+    """The complete sentences of one split: the mean word error rate of what was heard live and of a
+    full-window pass over the same audio."""
+
+    split: str
+    n: int
+    live: float
+    offline: float
+
+
+def wer_rows(complete: Sequence[TurnTakingResult]) -> list[WerRow]:
+    rows = []
+    for split in ("tune", "held-out"):
+        mine = [r for r in complete if r.split == split]
+        if mine:
+            rows.append(WerRow(split, len(mine), round(float(np.mean([r.wer for r in mine])), 4),
+                               round(float(np.mean([r.wer_offline for r in mine])), 4)))
+    return rows
+
+
+@dataclass
 class TurnTakingSummary:
     false_cut_off_rate: float | None  # at pauses up to BUDGET_PAUSE_S after an unfinished phrase
     false_cut_offs: int
@@ -172,6 +193,7 @@ class TurnTakingSummary:
     endpoint_p90_ms: float | None
     complete_wer: float | None  # the live transcripts of the complete sentences...
     complete_wer_offline: float | None  # ...and a full-window pass over the same audio
+    complete_wer_by_split: list[WerRow]  # the same two, for the tune and held-out sentences apart
 
 
 def summary(results: Sequence[TurnTakingResult]) -> TurnTakingSummary:
@@ -189,7 +211,7 @@ def summary(results: Sequence[TurnTakingResult]) -> TurnTakingSummary:
         round(sum(r.cut_off for r in within) / len(within), 4) if within else None,
         sum(r.cut_off for r in within), len(within), sum(r.cut_off for r in slow), len(slow),
         percentile(v2v, 50), percentile(v2v, 90), percentile(endpoint, 50), percentile(endpoint, 90),
-        mean([r.wer for r in complete]), mean([r.wer_offline for r in complete]))
+        mean([r.wer for r in complete]), mean([r.wer_offline for r in complete]), wer_rows(complete))
 
 
 def print_report(results: Sequence[TurnTakingResult], summ: TurnTakingSummary) -> None:
@@ -218,6 +240,8 @@ def print_report(results: Sequence[TurnTakingResult], summ: TurnTakingSummary) -
                   f"p90 {fmt(summ.endpoint_p90_ms)} ms")
     console.print(f"complete sentences: live WER {fmt(summ.complete_wer, 3)}, "
                   f"full-window pass {fmt(summ.complete_wer_offline, 3)}")
+    for wer in summ.complete_wer_by_split:
+        console.print(f"  {wer.split} ({wer.n}): live WER {wer.live:.3f}, full-window pass {wer.offline:.3f}")
 
 
 def plot(path: Path, results: Sequence[TurnTakingResult]) -> None:
