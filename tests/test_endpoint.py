@@ -173,6 +173,28 @@ def test_a_slow_speaker_gets_more_than_their_longest_pause() -> None:
     assert quick[-1].silence_s == pytest.approx(CFG.complete_silence_ms / 1000.0, abs=FRAME_S)
 
 
+def test_a_speaker_saying_one_word_at_a_time_is_not_cut_off_after_their_third_word() -> None:
+    """"Samantha [0.33 s] do [0.38 s] you [0.55 s] ever wonder": three short stretches of speech in a row,
+    and "Samantha, do you?" sounds like a question. Their longest pause so far (1.25 × 0.38 s) would end the
+    turn in the 0.55 s pause; a speaker going word by word gets twice the median of their pauses."""
+    words = [(SPEECH, 0.55), (QUIET, 0.33), (SPEECH, 0.26), (QUIET, 0.38), (SPEECH, 0.3), (QUIET, 0.55),
+             (SPEECH, 0.45), (QUIET, 3.0)]
+    listener = hears(("Samantha", 0.05), ("Samantha, do", 0.05), ("Samantha, do you?", 0.4),
+                     ("Samantha, do you ever wonder?", 0.4))
+    events = run([(QUIET, 0.5), *words], listener)
+    assert kinds(events) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "resume",
+                             "speculate", "end"]
+    assert events[-1].silence_s >= 2 * 0.38 - 2 * FRAME_S  # the median of 0.33, 0.38 and 0.55 s, twice
+    # the same pauses between long stretches of speech: the 0.55 s pause ends the turn
+    sentences = [(SPEECH, 1.5), (QUIET, 0.33), (SPEECH, 1.5), (QUIET, 0.38), (SPEECH, 1.5), (QUIET, 0.55),
+                 (SPEECH, 0.45), (QUIET, 3.0)]
+    fluent = run([(QUIET, 0.5), *sentences], hears(("I went down to the harbour and", 0.02),
+                                                   ("I went down to the harbour and asked the man if", 0.02),
+                                                   ("I went down to the harbour and asked the man if he sails?", 0.4)))
+    assert kinds(fluent) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "end",  # at 0.55 s
+                             "start", "speculate", "end"]
+
+
 def test_a_confident_end_does_not_wait_out_a_slow_speakers_longest_pause() -> None:
     """"And so, my fellow Americans, [1.2 s] ask not [1.1 s] what your country can do for you, [0.6 s] ask what
     you can do for your country." The pauses at unfinished words make this a slow speaker, but at the end the

@@ -10,9 +10,12 @@ pure." ends sooner than "and so my fellow Americans"), on how it sounded (the au
 P(complete), `hear_voice`, asked only where it could change the answer) and on how this person pauses: a
 speaker who has already paused mid-utterance gets `PAUSE_FACTOR` times their longest pause so far, and
 `PACE_FACTOR` times their pace (the median of their latest pauses between words this session,
-`went_on_after`), before the turn is taken from them — unless the words sound finished and the LLM is
-confident the turn ends there (`confident_end_p`): then `confident_max_ms` is enough, as a listener would
-answer "…ask what you can do for your country." without waiting out the speaker's longest pause.
+`went_on_after`), before the turn is taken from them. Someone saying one word at a time ("Samantha … do …
+you …": `WORD_BY_WORD_BURSTS` short stretches of speech in a row) gets `WORD_BY_WORD_FACTOR` times the median
+of this utterance's pauses, from their third word on: "Samantha, do you?" after two pauses is no end. Unless
+the words sound finished and the LLM is confident the turn ends there (`confident_end_p`): then
+`confident_max_ms` is enough, as a listener would answer "…ask what you can do for your country." without
+waiting out the speaker's longest pause.
 
 Silence is counted from where the voice stopped, not from where Silero let go: its speech probability
 trails the voice by a frame or two (its state carries the last syllable), so with only the probability a
@@ -52,6 +55,9 @@ PACE_FACTOR = 1.4  # ...and this many times their pace: the pauses between their
 PACE_PAUSES = 12  # the pace is the median of this many latest pauses the user went on from
 PACE_MIN_PAUSES = 3  # fewer than this and the pace is not known yet
 PACE_PAUSE_RANGE_S = (0.1, 0.8)  # a pause between words; a longer one is a thought of its own (PAUSE_FACTOR)
+WORD_BURST_MAX_S = 0.8  # speech between two pauses this short is a word or two
+WORD_BY_WORD_BURSTS = 3  # this many such stretches in a row, and the user is speaking word by word...
+WORD_BY_WORD_FACTOR = 2.0  # ...and gets this many times the median of this utterance's pauses
 
 
 class Phase(Enum):
@@ -76,6 +82,9 @@ class TurnDetector:
         self._speculated = False
         self.pause_factor = pause_factor
         self.longest_pause_s = 0.0  # longest pause the user resumed from, this utterance
+        self._utterance_pauses: list[float] = []  # every pause the user resumed from, this utterance
+        self._bursts: list[float] = []  # how long each stretch of speech between pauses lasted, this utterance
+        self._burst_start = 0.0
         self.pauses: deque[float] = deque(maxlen=PACE_PAUSES)  # pauses the user went on from, this session
         self._text = ""  # the words of the turn so far, their P(end), and the voice's P(complete)
         self._end_probability: float | None = None
@@ -94,6 +103,7 @@ class TurnDetector:
     def went_on_after(self, pause_s: float) -> None:
         """The user went on after a pause of `pause_s` (inside a turn, or over a turn taken too soon)."""
         self.longest_pause_s = max(self.longest_pause_s, pause_s)
+        self._utterance_pauses.append(pause_s)
         if PACE_PAUSE_RANGE_S[0] <= pause_s <= PACE_PAUSE_RANGE_S[1]:
             self.pauses.append(pause_s)
 
@@ -113,7 +123,14 @@ class TurnDetector:
         self._decide()
 
     def _slow_speaker_s(self) -> float:
-        return max(self.pause_factor * self.longest_pause_s, PACE_FACTOR * self.pace_s)
+        return max(self.pause_factor * self.longest_pause_s, PACE_FACTOR * self.pace_s, self._word_by_word_s())
+
+    def _word_by_word_s(self) -> float:
+        """The wait for a user saying one word at a time, or 0 if they are not."""
+        recent = self._bursts[-WORD_BY_WORD_BURSTS:]
+        if len(recent) < WORD_BY_WORD_BURSTS or max(recent) > WORD_BURST_MAX_S or not self._utterance_pauses:
+            return 0.0
+        return WORD_BY_WORD_FACTOR * statistics.median(self._utterance_pauses)
 
     def _decide(self) -> None:
         if self.fixed_silence_s is not None:
@@ -175,6 +192,7 @@ class TurnDetector:
                 self._last_partial = self._run_start
                 self._speculated = False
                 self.longest_pause_s = 0.0
+                self._utterance_pauses, self._bursts, self._burst_start = [], [], self._run_start
                 self._reset_required()
                 events.append(SpeechStarted(self._run_start))
             return events
@@ -188,9 +206,11 @@ class TurnDetector:
                     events.append(self._end(end))
                 return events
             self.phase = Phase.PAUSE  # this frame is the first of the pause: fall through and time it
+            self._bursts.append(self.voice_end - self._burst_start)
         # PAUSE
         if self._run >= RESUME_FRAMES:
             self.went_on_after(self._run_start - self.voice_end)
+            self._burst_start = self._run_start
             self._last_partial = self._run_start  # `partial` counts unbroken speech
             self.phase = Phase.SPEECH
             self.last_voiced_end = end
