@@ -73,8 +73,8 @@ ESPEAK_COMPLETE = (
     ("I went swimming in the lake this morning.", "held-out"),
     ("What is the most beautiful thing you have ever heard?", "held-out"),
 )
-# more complete sentences, none of them tuned on: each said at one of MORE_RATES_WPM in turn, tune and
-# held-out alternately
+# more complete sentences (none tuned on when they were added), each said at one of MORE_RATES_WPM in turn;
+# marked tune and held-out alternately, so that later tuning keeps a held-out half
 ESPEAK_MORE_COMPLETE = (
     "I spent the whole afternoon fixing the kitchen sink.",
     "Do you remember what we talked about last night?",

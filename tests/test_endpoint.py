@@ -184,7 +184,7 @@ def test_a_speaker_saying_one_word_at_a_time_is_not_cut_off_after_their_third_wo
     events = run([(QUIET, 0.5), *words], listener)
     assert kinds(events) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "resume",
                              "speculate", "end"]
-    assert events[-1].silence_s >= 2 * 0.38 - 2 * FRAME_S  # the median of 0.33, 0.38 and 0.55 s, twice
+    assert events[-1].silence_s == pytest.approx(2 * 0.384, abs=FRAME_S)  # the median (0.38 s), twice
     # the same pauses between long stretches of speech: the 0.55 s pause ends the turn
     sentences = [(SPEECH, 1.5), (QUIET, 0.33), (SPEECH, 1.5), (QUIET, 0.38), (SPEECH, 1.5), (QUIET, 0.55),
                  (SPEECH, 0.45), (QUIET, 3.0)]
@@ -193,6 +193,25 @@ def test_a_speaker_saying_one_word_at_a_time_is_not_cut_off_after_their_third_wo
                                                    ("I went down to the harbour and asked the man if he sails?", 0.4)))
     assert kinds(fluent) == ["start", "speculate", "resume", "speculate", "resume", "speculate", "end",  # at 0.55 s
                              "start", "speculate", "end"]
+
+
+def test_a_turn_taken_too_soon_and_gone_on_with_keeps_the_word_by_word_rhythm() -> None:
+    """"Samantha [0.32 s] do" is taken as a finished "Samantha, do?" after 0.40 s; the user goes on ("you"),
+    the loop reopens the turn (`went_on_after_end`), and the words before count: after "you" they have said
+    three short stretches, so a 0.65 s pause (under twice the median of 0.32 and 0.45 s) does not end it."""
+    script = [(QUIET, 0.5), (SPEECH, 0.55), (QUIET, 0.32), (SPEECH, 0.26), (QUIET, 0.45), (SPEECH, 0.3),
+              (QUIET, 0.65), (SPEECH, 0.45), (QUIET, 3.0)]
+    listener = hears(("Samantha", 0.05), ("Samantha, do?", 0.4), ("Samantha, do you?", 0.4), ("you ever?", 0.4))
+
+    def loop(det: TurnDetector, event: TurnEvent) -> None:
+        listener(det, event)
+        if kind(event) == "start" and event.t > 1.0:  # the user went on after the turn was taken
+            det.went_on_after_end(0.45)
+
+    events = run(script, loop)
+    assert kinds(events) == ["start", "speculate", "resume", "speculate", "end", "start", "speculate", "resume",
+                             "speculate", "end"]
+    assert events[-1].t > 0.5 + 0.55 + 0.32 + 0.26 + 0.45 + 0.3 + 0.65 + 0.45  # after the last word
 
 
 def test_a_confident_end_does_not_wait_out_a_slow_speakers_longest_pause() -> None:

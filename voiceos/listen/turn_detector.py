@@ -85,6 +85,7 @@ class TurnDetector:
         self._utterance_pauses: list[float] = []  # every pause the user resumed from, this utterance
         self._bursts: list[float] = []  # how long each stretch of speech between pauses lasted, this utterance
         self._burst_start = 0.0
+        self._ended_rhythm: tuple[list[float], list[float], float] = ([], [], 0.0)  # of the last turn ended
         self.pauses: deque[float] = deque(maxlen=PACE_PAUSES)  # pauses the user went on from, this session
         self._text = ""  # the words of the turn so far, their P(end), and the voice's P(complete)
         self._end_probability: float | None = None
@@ -106,6 +107,15 @@ class TurnDetector:
         self._utterance_pauses.append(pause_s)
         if PACE_PAUSE_RANGE_S[0] <= pause_s <= PACE_PAUSE_RANGE_S[1]:
             self.pauses.append(pause_s)
+
+    def went_on_after_end(self, pause_s: float) -> None:
+        """The user went on with the turn that just ended, after `pause_s` (it was reopened, or merged over
+        her first words): its stretches of speech and its pauses count for this utterance again."""
+        bursts, pauses, longest = self._ended_rhythm
+        self._bursts = bursts + self._bursts
+        self._utterance_pauses = pauses + self._utterance_pauses
+        self.longest_pause_s = max(self.longest_pause_s, longest)
+        self.went_on_after(pause_s)
 
     def hear_transcript(self, text: str, end_probability: float | None = None) -> None:
         """The transcript of the turn so far (from the speculative pass) sets the silence it needs."""
@@ -232,6 +242,7 @@ class TurnDetector:
 
     def _end(self, t: float) -> TurnEnded:
         silence = max(0.0, t - self.voice_end)
+        self._ended_rhythm = (self._bursts, self._utterance_pauses, self.longest_pause_s)
         self.phase = Phase.IDLE
         self._run = 0
         self._peak_db = -math.inf

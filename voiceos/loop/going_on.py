@@ -56,7 +56,7 @@ class GoingOn:
         self.parts.voice.discard(active.job.reply_id)
         self.log.write("turn_reopened", utterance=active.utt.utt_id, reply_id=active.job.reply_id,
                        pause_s=round(pause_s, 3))
-        self.detector.went_on_after(pause_s)
+        self.detector.went_on_after_end(pause_s)
         self.result.reopened += 1
 
     def check(self, now: float) -> None:
@@ -81,7 +81,7 @@ class GoingOn:
         active, pause_s = self.turns.merge(t)
         self.log.write("turn_merged", utterance=active.utt.utt_id, reply_id=active.job.reply_id, spoken=spoken,
                        pause_s=round(pause_s, 3), resumed_at=round(t, 4))
-        self.detector.went_on_after(pause_s)
+        self.detector.went_on_after_end(pause_s)
         self.result.merged += 1
 
     def barge_in(self, reason: str) -> None:

@@ -132,11 +132,13 @@ class SpeechSynthesizer:
     def _set_voice(self) -> None:
         """This synthesizer's rate, volume and voice, set before each clause: `pyttsx3.init` hands every
         caller in a process the same engine, so another synthesizer (a test's user voice, a corpus's other
-        speaking rate) may have changed them since."""
+        speaking rate) may have changed them since. A voice is loaded only when it is not the engine's
+        already (espeak-ng reads the voice's files again)."""
         self._engine.setProperty("rate", self._config.rate_wpm)
         self._engine.setProperty("volume", self._config.volume)
-        if self._config.voice:
+        if self._config.voice and getattr(self._engine, "voiceos_voice", None) != self._config.voice:
             self._engine.setProperty("voice", self._config.voice)
+            self._engine.voiceos_voice = self._config.voice
 
     def close(self) -> None:
         self._dir.cleanup()
