@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from voiceos.config import TtsConfig
 from voiceos.measure.clock import SessionClock
@@ -126,6 +127,20 @@ def test_two_synthesizers_in_one_process_keep_their_own_speaking_rate() -> None:
         fast_s = len(fast.synthesize(sentence).samples)
         assert slow_s > 1.8 * fast_s, (slow_s, fast_s)  # 300/120 = 2.5 times as fast
         assert abs(len(slow.synthesize(sentence).samples) - slow_s) < 0.05 * slow_s  # and slow again after fast
+        assert abs(len(fast.synthesize(sentence).samples) - fast_s) < 0.05 * fast_s  # and fast again after that
     finally:
         slow.close()
         fast.close()
+
+
+def test_an_unknown_espeak_voice_is_a_clear_error_and_a_known_one_speaks() -> None:
+    from voiceos.errors import VoiceosError
+    from voiceos.speak.tts import SpeechSynthesizer
+
+    with pytest.raises(VoiceosError, match="no voice 'no-such-voice'"):
+        SpeechSynthesizer(TtsConfig(voice="no-such-voice"))
+    american = SpeechSynthesizer(TtsConfig(voice="gmw/en-US"))
+    try:
+        assert len(american.synthesize("Hello there.").samples) > 0.3 * 16000
+    finally:
+        american.close()

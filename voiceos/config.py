@@ -181,7 +181,7 @@ class LlmConfig:
 
 @dataclass
 class TtsConfig:
-    voice: str | None = None  # espeak-ng voice id; None = English default
+    voice: str | None = None  # espeak-ng voice file, as `espeak-ng --voices` lists it (gmw/en-US); None = English
     rate_wpm: int = between(185, 80, 450, "words per minute")  # espeak-ng's range
     volume: float = between(1.0, 0, 1)
 

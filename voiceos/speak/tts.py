@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHED_CLAUSE_WORDS = 2  # clauses this short ("That's,", "Sure,") recur turn after turn: keep their audio
 CACHE_SIZE = 256
+SETTINGS_WAIT_S = 0.5  # espeak-ng takes a new rate, volume or voice in well under a millisecond
 
 
 class _QuietThreadStdout:
@@ -82,6 +83,7 @@ class SpeechSynthesizer:
         # spoken from here the next time instead of waiting for espeak (about 15–20 ms, before first sound)
         self._short_clauses: dict[str, np.ndarray] = {}
         self._reuse = reuse_short_clauses
+        self._set_voice()  # an unknown voice fails here, before the first clause
 
     def synthesize(self, text: str, start: float = 0.0) -> AudioChunk:
         """Speak `text` into a 16 kHz mono chunk (leading/trailing silence trimmed)."""
@@ -130,15 +132,30 @@ class SpeechSynthesizer:
         return trim_silence(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))
 
     def _set_voice(self) -> None:
-        """This synthesizer's rate, volume and voice, set before each clause: `pyttsx3.init` hands every
-        caller in a process the same engine, so another synthesizer (a test's user voice, a corpus's other
-        speaking rate) may have changed them since. A voice is loaded only when it is not the engine's
-        already (espeak-ng reads the voice's files again)."""
-        self._engine.setProperty("rate", self._config.rate_wpm)
-        self._engine.setProperty("volume", self._config.volume)
-        if self._config.voice and getattr(self._engine, "voiceos_voice", None) != self._config.voice:
-            self._engine.setProperty("voice", self._config.voice)
-            self._engine.voiceos_voice = self._config.voice
+        """This synthesizer's rate, volume and voice, given to espeak-ng before a clause when the engine
+        has others: `pyttsx3.init` hands every caller in a process the same engine, so another synthesizer
+        (a test's user voice, a corpus's other speaking rate) may have changed them since.
+
+        espeak-ng runs asynchronously here: a setting is a command in its queue, and pyttsx3's
+        `runAndWait` cancels that queue when espeak-ng still looks busy, which drops a setting queued
+        just before (the clause came out at the old rate). So the settings go to espeak-ng directly and
+        the clause waits, at most `SETTINGS_WAIT_S`, until espeak-ng has taken them."""
+        wanted = (self._config.rate_wpm, self._config.volume, self._config.voice)
+        if getattr(self._engine, "voiceos_settings", None) == wanted:
+            return
+        from pyttsx3.drivers import _espeak
+
+        if self._config.voice and _espeak.SetVoiceByName(self._config.voice.encode("utf-8")) != 0:
+            raise VoiceosError(
+                f"espeak-ng has no voice {self._config.voice!r}; give one from the File column of"
+                " `espeak-ng --voices`, such as gmw/en-US"
+            )
+        _espeak.SetParameter(_espeak.RATE, self._config.rate_wpm, 0)
+        _espeak.SetParameter(_espeak.VOLUME, round(self._config.volume * 100), 0)
+        deadline = time.perf_counter() + SETTINGS_WAIT_S
+        while _espeak.IsPlaying() and time.perf_counter() < deadline:
+            time.sleep(0.001)
+        self._engine.voiceos_settings = wanted
 
     def close(self) -> None:
         self._dir.cleanup()
