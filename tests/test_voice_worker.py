@@ -134,10 +134,10 @@ def test_two_synthesizers_in_one_process_keep_their_own_speaking_rate() -> None:
 
 
 def test_an_unknown_espeak_voice_is_a_clear_error_and_a_known_one_speaks() -> None:
-    from voiceos.errors import VoiceosError
+    from voiceos.errors import ConfigError
     from voiceos.speak.tts import SpeechSynthesizer
 
-    with pytest.raises(VoiceosError, match="no voice 'no-such-voice'"):
+    with pytest.raises(ConfigError, match="voice = 'no-such-voice': espeak-ng has no such voice"):
         SpeechSynthesizer(TtsConfig(voice="no-such-voice"))
     american = SpeechSynthesizer(TtsConfig(voice="gmw/en-US"))
     try:

@@ -20,7 +20,7 @@ import numpy as np
 from voiceos.audio.interfaces import AudioChunk
 from voiceos.audio.wav import resample
 from voiceos.config import SAMPLE_RATE, TtsConfig
-from voiceos.errors import VoiceosError
+from voiceos.errors import ConfigError, VoiceosError
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,9 @@ class SpeechSynthesizer:
         from pyttsx3.drivers import _espeak
 
         if self._config.voice and _espeak.SetVoiceByName(self._config.voice.encode("utf-8")) != 0:
-            raise VoiceosError(
-                f"espeak-ng has no voice {self._config.voice!r}; give one from the File column of"
-                " `espeak-ng --voices`, such as gmw/en-US"
+            raise ConfigError(
+                f"[tts] voice = {self._config.voice!r}: espeak-ng has no such voice; give one from the File"
+                " column of `espeak-ng --voices`, such as gmw/en-US"
             )
         _espeak.SetParameter(_espeak.RATE, self._config.rate_wpm, 0)
         _espeak.SetParameter(_espeak.VOLUME, round(self._config.volume * 100), 0)
