@@ -12,10 +12,10 @@ speaker who has already paused mid-utterance gets `PAUSE_FACTOR` times their lon
 `PACE_FACTOR` times their pace (the median of their latest pauses between words this session,
 `went_on_after`), before the turn is taken from them. Someone saying one word at a time ("Samantha … do …
 you …": `WORD_BY_WORD_BURSTS` short stretches of speech in a row) gets `WORD_BY_WORD_FACTOR` times the median
-of this utterance's pauses, from their third word on: "Samantha, do you?" after two pauses is no end. Unless
-the words sound finished and the LLM is confident the turn ends there (`confident_end_p`): then
-`confident_max_ms` is enough, as a listener would answer "…ask what you can do for your country." without
-waiting out the speaker's longest pause.
+of this utterance's pauses, from their third word on: "Samantha, do you?" after two pauses is no end. When
+the words sound finished and the LLM is confident the turn ends there (`confident_end_p`), none of this
+applies and `confident_max_ms` is enough, as a listener would answer "…ask what you can do for your
+country." without waiting out the speaker's longest pause.
 
 Silence is counted from where the voice stopped, not from where Silero let go: its speech probability
 trails the voice by a frame or two (its state carries the last syllable), so with only the probability a
