@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHED_CLAUSE_WORDS = 2  # clauses this short ("That's,", "Sure,") recur turn after turn: keep their audio
 CACHE_SIZE = 256
+DEFAULT_VOICE = "gmw/en"  # espeak-ng's English, which pyttsx3 starts with
 SETTINGS_WAIT_S = 0.5  # espeak-ng takes a new rate, volume or voice in well under a millisecond
 
 
@@ -145,7 +146,8 @@ class SpeechSynthesizer:
             return
         from pyttsx3.drivers import _espeak
 
-        if self._config.voice and _espeak.SetVoiceByName(self._config.voice.encode("utf-8")) != 0:
+        voice = self._config.voice or DEFAULT_VOICE  # None means English again, after another voice
+        if _espeak.SetVoiceByName(voice.encode("utf-8")) != 0:
             raise ConfigError(
                 f"[tts] voice = {self._config.voice!r}: espeak-ng has no such voice; give one from the File"
                 " column of `espeak-ng --voices`, such as gmw/en-US"
