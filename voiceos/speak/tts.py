@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 CACHED_CLAUSE_WORDS = 2  # clauses this short ("That's,", "Sure,") recur turn after turn: keep their audio
 CACHE_SIZE = 256
 DEFAULT_VOICE = "gmw/en"  # espeak-ng's English, which pyttsx3 starts with
-SETTINGS_WAIT_S = 0.5  # espeak-ng takes a new rate, volume or voice in well under a millisecond
+SETTINGS_WAIT_S = 0.5  # the longest a clause waits for espeak-ng to take a new rate, volume or voice
 
 
 class _QuietThreadStdout:
